@@ -1,0 +1,95 @@
+# trt-recovery: every result is rebuilt from data/ and analysis/ by this file.
+# `make help` lists the targets. Outputs go to analysis/results/ (ignored by git).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+CLI       := $(BIN)/trt-recovery
+STAMP     := $(VENV)/.installed
+KERNEL    := trt-recovery
+RESULTS   := analysis/results
+
+# A Python >= 3.12 (pymc 6 needs it). `make PYTHON=/path/to/python3.12 ...` overrides the search.
+PYTHON ?= $(shell for p in python3.12 python3.13 \
+	$$HOME/.pyenv/versions/3.12*/bin/python3 $$HOME/.pyenv/versions/3.13*/bin/python3 python3; do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,12) <= sys.version_info[:2] < (3,15)))' 2>/dev/null; then \
+	    command -v $$p; break; fi; done)
+
+DATA      := data/schema.yaml data/studies.csv data/arms.csv data/outcomes.csv
+# Code that changes what a fit computes. Plotting and reporting code is not here, so editing a
+# figure never triggers a refit.
+MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.py \
+             src/trt_recovery/harmonise.py src/trt_recovery/validate.py src/trt_recovery/schema.py \
+             src/trt_recovery/config.py
+ANALYSES  := $(basename $(notdir $(wildcard analysis/*.yaml)))
+POSTERIORS := $(addprefix $(RESULTS)/posteriors/,$(addsuffix .nc,$(ANALYSES)))
+NOTEBOOKS := $(wildcard notebooks/[0-9]*.py)
+EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS))
+HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
+
+.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench lab clean outputs
+
+help: ## Show this help
+	@echo "trt-recovery: make targets"
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@echo "Set PYTHON=/path/to/python3.12 to choose the interpreter used to build $(VENV)."
+
+all: env validate data fit figures notebooks outputs ## Create the environment if missing and reproduce every result
+
+env: $(STAMP) ## Create .venv with a Python >= 3.12 and install the package
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found; install one or run make PYTHON=/path/to/python3.12" >&2; exit 1; fi
+	@echo "==> building $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (trt-recovery)" >/dev/null
+	@touch $@
+
+validate: $(STAMP) ## Validate data/ against data/schema.yaml (all problems, with file/row/column)
+	$(CLI) validate
+
+dictionary: $(STAMP) ## Regenerate data/DICTIONARY.md from data/schema.yaml
+	$(CLI) dictionary --write
+
+data: $(HARMONISED) ## Build the harmonised outcome table, exclusion report and evidence map
+
+$(HARMONISED): $(DATA) src/trt_recovery/harmonise.py src/trt_recovery/evidence.py $(STAMP)
+	$(CLI) harmonise
+
+fit: $(POSTERIORS) ## Fit every analysis in analysis/*.yaml (skipped when up to date)
+
+$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(DATA) $(MODEL_SRC) $(STAMP)
+	$(CLI) fit $*
+
+figures: $(STAMP) ## Rebuild figures and tables from cached posteriors (never refits)
+	$(CLI) report $(ANALYSES)
+
+notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/notebooks
+
+$(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(STAMP)
+	$(CLI) notebook $<
+
+outputs: $(STAMP) ## List where every output is
+	$(CLI) outputs
+
+test: $(STAMP) ## Fast test tier (no long MCMC)
+	$(BIN)/pytest -m "not slow" -q
+
+test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
+	$(BIN)/pytest -m slow -q
+
+bench: $(STAMP) ## Benchmark sampler backends on the real data
+	$(PY) -m trt_recovery.bench
+
+lab: $(STAMP) ## Jupyter Lab with the project's kernel (notebooks open from their .py text form)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean: ## Remove generated outputs (keeps .venv)
+	rm -rf $(RESULTS) .pytest_cache

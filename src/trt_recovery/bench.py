@@ -1,0 +1,117 @@
+"""Benchmark sampler backends on the real data (``make bench``).
+
+For each analysis and each backend (PyMC's NUTS, nutpie, numpyro), one fresh process prepares the
+model from the real dataset, compiles it and samples with the analysis' settings and seed. Reported:
+compile time (the backend's own compilation of log-density and gradient, timed alone), wall time of
+the sampling call, minimum bulk ESS, ESS per second of sampling wall time, peak resident memory of
+the process, and whether the convergence checks passed. Timings are measurements on this machine,
+never asserted in tests.
+
+Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie,numpyro]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pandas as pd
+
+from trt_recovery import paths
+from trt_recovery.config import BACKENDS
+
+
+def _compile_seconds(model, backend: str) -> float:
+    import numpy as np
+
+    t = time.perf_counter()
+    if backend == "pymc":
+        model.compile_logp()(model.initial_point())
+        model.compile_dlogp()(model.initial_point())
+    elif backend == "nutpie":
+        import nutpie
+
+        nutpie.compile_pymc_model(model)
+    else:
+        import jax
+        from pymc.sampling.jax import get_jaxified_logp
+
+        logp = get_jaxified_logp(model)
+        point = [np.asarray(model.initial_point()[v.name]) for v in model.value_vars]
+        jax.block_until_ready(jax.jit(jax.value_and_grad(lambda *x: logp(x)))(*point))
+    return time.perf_counter() - t
+
+
+def run_one(analysis: str, backend: str) -> dict:
+    """Benchmark one backend on one analysis in this process (called in a fresh subprocess)."""
+    from trt_recovery.config import load_config
+    from trt_recovery.fitting import check_convergence, sample
+    from trt_recovery.harmonise import harmonise
+    from trt_recovery.models import get_model
+    from trt_recovery.validate import load_dataset
+
+    cfg = load_config(analysis)
+    spec = get_model(cfg.model)
+    data = spec.prepare(harmonise(load_dataset()).outcomes, cfg.data)
+    model = spec.build(data, cfg.priors)
+    compile_s = _compile_seconds(model, backend)
+    sampler = replace(cfg.sampler, backend=backend)
+    t = time.perf_counter()
+    posterior = sample(model, sampler)
+    wall = time.perf_counter() - t
+    conv = check_convergence(posterior, list(spec.summary_vars), cfg.checks)
+    return {
+        "analysis": analysis,
+        "backend": backend,
+        "compile_s": round(compile_s, 2),
+        "sampling_wall_s": round(wall, 2),
+        "min_bulk_ess": round(conv.ess_bulk_min, 1),
+        "min_ess_per_s": round(conv.ess_bulk_min / wall, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rhat_max": round(conv.rhat_max, 4),
+        "divergences": conv.divergences,
+        "checks_passed": conv.passed,
+        "draws": f"{sampler.chains} x {sampler.draws} (+{sampler.tune} tune)",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trt_recovery.bench", description=__doc__)
+    parser.add_argument("analyses", nargs="*", help="analysis names (default: every analysis/*.yaml)")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    backends = args.backends.split(",")
+    if args.one:
+        print(json.dumps(run_one(args.analyses[0], backends[0])))
+        return 0
+    analyses = args.analyses or sorted(p.stem for p in paths.ANALYSIS_DIR.glob("*.yaml"))
+    rows = []
+    for a in analyses:
+        for b in backends:
+            print(f"==> bench {a} with {b}", flush=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "trt_recovery.bench", a, "--backends", b, "--one"],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode != 0:
+                rows.append({"analysis": a, "backend": b, "error": proc.stderr.strip().splitlines()[-1]})
+                continue
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    df = pd.DataFrame(rows)
+    from trt_recovery.tables import write_table
+
+    out = write_table(df, "bench")
+    print(df.to_markdown(index=False))
+    print(f"written to {', '.join(str(p.relative_to(paths.ROOT)) for p in out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

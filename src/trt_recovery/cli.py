@@ -1,0 +1,166 @@
+"""Command-line interface: ``trt-recovery <command>``. Thin wrappers of the functions make uses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trt_recovery import paths
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(paths.ROOT))
+    except ValueError:
+        return str(p)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from trt_recovery.validate import check_dataset
+
+    ds, problems = check_dataset(Path(args.data_dir))
+    if problems:
+        print(f"INVALID: {len(problems)} problem(s) in {_rel(Path(args.data_dir))}:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    assert ds is not None
+    print(
+        f"OK: {len(ds.studies)} studies, {len(ds.arms)} arms, {len(ds.outcomes)} outcome rows "
+        f"(data hash {ds.data_hash[:12]})"
+    )
+    return 0
+
+
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    from trt_recovery.schema import data_dictionary
+
+    text = data_dictionary()
+    target = paths.DATA_DIR / "DICTIONARY.md"
+    if args.write:
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {_rel(target)}")
+    elif args.check:
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            print(f"{_rel(target)} is out of date: run `make dictionary`", file=sys.stderr)
+            return 1
+        print(f"{_rel(target)} is current")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_harmonise(args: argparse.Namespace) -> int:
+    from trt_recovery.evidence import write_data_outputs
+    from trt_recovery.validate import load_dataset
+
+    ds = load_dataset()
+    h, out = write_data_outputs(ds)
+    print(f"harmonised {len(h.outcomes)} outcome rows; {len(h.exclusions)} excluded (reasons in harmonisation_exclusions.csv)")
+    for p in out:
+        print(f"  {_rel(p)}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from trt_recovery.config import load_config
+    from trt_recovery.fitting import FitFailedError, fit_analysis
+
+    cfg = load_config(args.analysis)
+    print(
+        f"==> fitting '{cfg.name}' (model {cfg.model}, backend {cfg.sampler.backend}, "
+        f"{cfg.sampler.chains} x {cfg.sampler.draws} draws, seed {args.seed if args.seed is not None else cfg.sampler.seed})"
+    )
+    try:
+        res = fit_analysis(cfg, seed=args.seed, progressbar=sys.stderr.isatty())
+    except FitFailedError as exc:
+        print(f"\n*** {exc}\n", file=sys.stderr)
+        return 2
+    print(f"    convergence: {res.convergence.describe()}")
+    print(f"    {len(res.model_data.used)} rows used, {len(res.model_data.exclusions)} excluded (reasons saved with the posterior)")
+    print(f"    saved {_rel(res.path)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from trt_recovery.report import report
+
+    for name in args.analyses:
+        out = report(name)
+        print(f"==> {name}: {len(out)} files")
+        for p in out:
+            print(f"  {_rel(p)}")
+    return 0
+
+
+def cmd_notebook(args: argparse.Namespace) -> int:
+    from trt_recovery.notebooks import execute_notebook
+
+    out = execute_notebook(args.notebook)
+    print(f"executed {args.notebook} -> {_rel(out)}")
+    return 0
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    print("Outputs (all under analysis/results/, rebuilt by make):")
+    for label, d in (
+        ("derived data", paths.DERIVED_DIR),
+        ("posteriors", paths.POSTERIORS_DIR),
+        ("figures", paths.FIGURES_DIR),
+        ("tables", paths.TABLES_DIR),
+        ("executed notebooks", paths.EXECUTED_NOTEBOOKS_DIR),
+    ):
+        files = sorted(p for p in d.glob("*") if p.is_file()) if d.exists() else []
+        print(f"  {label}: {_rel(d)}/ ({len(files)} files)")
+        for p in files:
+            print(f"    {p.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trt-recovery", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="validate data/ against data/schema.yaml")
+    p.add_argument("--data-dir", default=str(paths.DATA_DIR), help="folder holding the three CSV tables")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("dictionary", help="print (or --write/--check) the data dictionary generated from the schema")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--write", action="store_true")
+    g.add_argument("--check", action="store_true")
+    p.set_defaults(func=cmd_dictionary)
+    p = sub.add_parser("harmonise", help="write the harmonised table, exclusions, evidence map and references")
+    p.set_defaults(func=cmd_harmonise)
+    p = sub.add_parser("fit", help="fit an analysis (analysis/<name>.yaml) and save its posterior")
+    p.add_argument("analysis")
+    p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.set_defaults(func=cmd_fit)
+    p = sub.add_parser("report", help="figures and tables from cached posteriors (never refits)")
+    p.add_argument("analyses", nargs="+")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("notebook", help="execute a jupytext notebook headless")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_notebook)
+    p = sub.add_parser("outputs", help="list where every output is")
+    p.set_defaults(func=cmd_outputs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trt_recovery.config import ConfigError
+    from trt_recovery.validate import DataValidationError
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataValidationError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Evidence map (strategy x population), BibTeX references, and the derived data outputs.
+
+Men are counted over top-level arms only (an arm's subgroups hold the same men), and studies that
+duplicate another report are left out. Empty cells are gaps and are shown as gaps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from trt_recovery import paths
+from trt_recovery.harmonise import Harmonised, harmonise
+from trt_recovery.labels import population_label, strategy_label
+from trt_recovery.schema import load_schema
+from trt_recovery.tables import write_table
+from trt_recovery.validate import Dataset
+
+
+def evidence_map(ds: Dataset) -> pd.DataFrame:
+    """One row per strategy x population cell of the vocabulary (gaps included)."""
+    schema = load_schema()
+    studies = ds.studies[ds.studies["duplicate_of"].isna()]
+    arms = ds.arms.merge(studies[["study_id", "population"]], on="study_id", how="inner")
+    top = arms[arms["parent_arm_id"].isna()]
+    kinds = ds.outcomes.merge(arms[["arm_id", "strategy", "population"]], on="arm_id", how="inner")
+    rows = []
+    for s in schema.terms("strategy"):
+        for p in schema.terms("population"):
+            a = arms[(arms["strategy"] == s) & (arms["population"] == p)]
+            t = top[(top["strategy"] == s) & (top["population"] == p)]
+            k = kinds[(kinds["strategy"] == s) & (kinds["population"] == p)]
+            rows.append(
+                {
+                    "strategy": s,
+                    "population": p,
+                    "studies": a["study_id"].nunique(),
+                    "arms": len(a),
+                    "men": int(t["n"].sum()) if len(t) else 0,
+                    "outcome_rows": len(k),
+                    "outcome_kinds": ", ".join(sorted(k["outcome"].unique())),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def evidence_map_figure(emap: pd.DataFrame) -> plt.Figure:
+    """Heat map of studies (and men) per strategy x population; gaps are left blank."""
+    strategies = list(dict.fromkeys(emap["strategy"]))
+    populations = list(dict.fromkeys(emap["population"]))
+    studies = emap.pivot(index="strategy", columns="population", values="studies").loc[strategies, populations]
+    men = emap.pivot(index="strategy", columns="population", values="men").loc[strategies, populations]
+    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(strategies) + 1.8))
+    masked = np.ma.masked_equal(studies.to_numpy(dtype=float), 0)
+    im = ax.imshow(masked, cmap="viridis", aspect="auto", vmin=0)
+    for i in range(len(strategies)):
+        for j in range(len(populations)):
+            v = int(studies.iat[i, j])
+            txt = f"{v} ({int(men.iat[i, j])} men)" if v else "gap"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if v else "0.55")
+    ax.set_xticks(range(len(populations)), [population_label(p) for p in populations], rotation=20, ha="right")
+    ax.set_yticks(range(len(strategies)), [strategy_label(s) for s in strategies])
+    ax.set_title("Evidence map: studies (men) per strategy and population")
+    fig.colorbar(im, ax=ax, label="studies")
+    fig.tight_layout()
+    return fig
+
+
+def bibtex(ds: Dataset) -> str:
+    """A BibTeX entry per study, keyed by ``study_id``."""
+    out = []
+    for r in ds.studies.itertuples():
+        fields = {
+            "author": r.first_author + " and others",
+            "title": "{" + str(r.title) + "}",
+            "journal": r.journal,
+            "year": str(r.year),
+        }
+        if not pd.isna(r.doi):
+            fields["doi"] = r.doi
+        if not pd.isna(r.pmid):
+            fields["pmid"] = r.pmid
+        if not pd.isna(r.duplicate_of):
+            fields["note"] = f"Same cohort as {r.duplicate_of}"
+        body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items())
+        out.append(f"@article{{{r.study_id},\n{body}\n}}\n")
+    return "\n".join(out)
+
+
+def write_data_outputs(ds: Dataset) -> tuple[Harmonised, list[Path]]:
+    """Write the harmonised table, exclusion report, evidence map (table + figure) and references."""
+    from trt_recovery.report import save_figure
+
+    h = harmonise(ds)
+    paths.DERIVED_DIR.mkdir(parents=True, exist_ok=True)
+    out = []
+    p = paths.DERIVED_DIR / "harmonised_outcomes.csv"
+    h.outcomes.to_csv(p, index=False)
+    out.append(p)
+    p = paths.DERIVED_DIR / "harmonisation_exclusions.csv"
+    h.exclusions.to_csv(p, index=False)
+    out.append(p)
+    p = paths.DERIVED_DIR / "references.bib"
+    p.write_text(bibtex(ds), encoding="utf-8")
+    out.append(p)
+    emap = evidence_map(ds)
+    out += write_table(emap, "evidence_map")
+    out += save_figure(evidence_map_figure(emap), "evidence_map")
+    return h, out

@@ -1,0 +1,35 @@
+"""Display names and colours for figures and tables (strategy names spelled out)."""
+
+from __future__ import annotations
+
+STRATEGY_LABELS = {
+    "none": "Spontaneous (no restart drug)",
+    "hcg": "hCG alone",
+    "hcg_serm": "hCG + SERM",
+    "hcg_ai": "hCG + aromatase inhibitor",
+    "hcg_fsh": "hCG + FSH/hMG",
+    "hcg_combination": "hCG-based combination (per physician)",
+    "serm": "SERM alone",
+    "ai": "Aromatase inhibitor alone",
+    "gonadorelin": "Gonadorelin / GnRH",
+    "hcg_during_trt": "hCG during continued testosterone",
+    "continued_trt": "Continued testosterone",
+    "mixed_treatments": "Mixed treatments",
+}
+POPULATION_LABELS = {
+    "trt": "Testosterone therapy",
+    "aas": "Anabolic steroids",
+    "contraception": "Contraception trials",
+    "mixed": "Mixed",
+    "hh": "Hypogonadotropic hypogonadism",
+}
+#: Okabe-Ito palette (colour-blind safe).
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+
+
+def strategy_label(term: str) -> str:
+    return STRATEGY_LABELS.get(term, term)
+
+
+def population_label(term: str) -> str:
+    return POPULATION_LABELS.get(term, term)

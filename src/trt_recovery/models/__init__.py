@@ -1,0 +1,31 @@
+"""Registry of models by name. Each model lives in its own module and registers itself here.
+
+>>> from trt_recovery.models import REGISTRY
+>>> sorted(REGISTRY)  # doctest: +SKIP
+['binomial_success']
+"""
+
+from __future__ import annotations
+
+from trt_recovery.models.base import ModelData, ModelSpec
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"model name {spec.name!r} is already registered")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_model(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r} (registered: {', '.join(sorted(REGISTRY))})") from None
+
+
+from trt_recovery.models import binomial_success  # noqa: E402,F401  (registers itself)
+
+__all__ = ["REGISTRY", "ModelData", "ModelSpec", "get_model", "register"]

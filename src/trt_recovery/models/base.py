@@ -1,0 +1,89 @@
+"""What every registered model provides, and the container of a model's prepared data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pymc as pm
+
+
+@dataclass
+class ModelData:
+    """The rows a model uses, the rows it could not use (with reasons), and its coordinates.
+
+    ``used`` is a frame of harmonised rows (one per likelihood term); ``exclusions`` has columns
+    ``outcome_id``, ``arm_id``, ``study_id``, ``reason``.
+    """
+
+    used: pd.DataFrame
+    exclusions: pd.DataFrame
+    coords: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model. A changed likelihood or prior family is a new name."""
+
+    name: str
+    description: str
+    default_priors: dict[str, float]
+    prepare: Callable[..., ModelData]
+    build: Callable[[ModelData, dict[str, float]], pm.Model]
+    summary_vars: tuple[str, ...]
+
+
+EXCLUSION_COLUMNS = ["outcome_id", "arm_id", "study_id", "reason"]
+
+
+def exclusion_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=EXCLUSION_COLUMNS)
+
+
+def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
+    """Apply an analysis' data selection; every row left out gets a reason."""
+    keep = pd.Series(True, index=df.index)
+    reasons = pd.Series("", index=df.index, dtype=object)
+    rules = [
+        ("population", selection.populations, "population {v!r} not in this analysis"),
+        ("strategy", selection.strategies, "strategy {v!r} not in this analysis"),
+        ("threshold", selection.thresholds, "threshold {v!r} not in this analysis"),
+    ]
+    for col, allowed, msg in rules:
+        if allowed is None:
+            continue
+        bad = keep & ~df[col].isin(allowed)
+        reasons[bad] = [msg.format(v=v) for v in df.loc[bad, col]]
+        keep &= ~bad
+    if not selection.include_secondary:
+        bad = keep & (df["confidence"] == "secondary")
+        reasons[bad] = "value read in a secondary source (excluded by this analysis)"
+        keep &= ~bad
+    excluded = [
+        {"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id, "reason": reasons[i]}
+        for i, r in df[~keep].iterrows()
+    ]
+    return df[keep].copy(), excluded
+
+
+def resolve_overlaps(usable: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Never let the same men enter a model twice through an arm and its subgroups.
+
+    For each arm with subgroup arms (``parent_arm_id``): when the parent has usable rows, the
+    subgroups' rows are excluded; otherwise the subgroups' rows are used instead.
+    """
+    excluded: list[dict] = []
+    child = usable["parent_arm_id"].notna()
+    parents_with_rows = set(usable.loc[~child, "arm_id"])
+    drop = child & usable["parent_arm_id"].isin(parents_with_rows)
+    for _, r in usable[drop].iterrows():
+        excluded.append(
+            {
+                "outcome_id": r.outcome_id,
+                "arm_id": r.arm_id,
+                "study_id": r.study_id,
+                "reason": f"subgroup of arm {r.parent_arm_id}, which is used (its men would count twice)",
+            }
+        )
+    return usable[~drop].copy(), excluded

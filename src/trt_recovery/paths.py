@@ -1,0 +1,53 @@
+"""Every directory and file location the project uses, in one place.
+
+No other module builds a path from the working directory: they import from here. The repository
+root is found from this file's location (``src/trt_recovery/paths.py``), and can be overridden
+with the ``TRT_RECOVERY_ROOT`` environment variable (used by tests that build a scratch tree).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _find_root() -> Path:
+    env = os.environ.get("TRT_RECOVERY_ROOT")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+ROOT: Path = _find_root()
+
+DATA_DIR: Path = ROOT / "data"
+SCHEMA_FILE: Path = DATA_DIR / "schema.yaml"
+STUDIES_FILE: Path = DATA_DIR / "studies.csv"
+ARMS_FILE: Path = DATA_DIR / "arms.csv"
+OUTCOMES_FILE: Path = DATA_DIR / "outcomes.csv"
+
+ANALYSIS_DIR: Path = ROOT / "analysis"
+NOTEBOOKS_DIR: Path = ROOT / "notebooks"
+
+RESULTS_DIR: Path = ANALYSIS_DIR / "results"
+DERIVED_DIR: Path = RESULTS_DIR / "data"
+POSTERIORS_DIR: Path = RESULTS_DIR / "posteriors"
+FIGURES_DIR: Path = RESULTS_DIR / "figures"
+TABLES_DIR: Path = RESULTS_DIR / "tables"
+EXECUTED_NOTEBOOKS_DIR: Path = RESULTS_DIR / "notebooks"
+
+
+def analysis_config(name: str) -> Path:
+    """Path of the config file of analysis ``name`` (``analysis/<name>.yaml``)."""
+    return ANALYSIS_DIR / f"{name}.yaml"
+
+
+def posterior_file(name: str) -> Path:
+    """Path of the saved posterior (netCDF) of analysis ``name``."""
+    return POSTERIORS_DIR / f"{name}.nc"
+
+
+def ensure_output_dirs() -> None:
+    """Create every output directory (they are ignored by git)."""
+    for d in (DERIVED_DIR, POSTERIORS_DIR, FIGURES_DIR, TABLES_DIR, EXECUTED_NOTEBOOKS_DIR):
+        d.mkdir(parents=True, exist_ok=True)

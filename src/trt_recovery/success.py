@@ -1,0 +1,107 @@
+"""Results of the success-rate analysis: observed arm rates, pooled estimates, figure and table."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from trt_recovery.labels import OKABE_ITO, strategy_label
+
+CI_PROB = 0.95
+
+
+def observed_rates(used: pd.DataFrame) -> pd.DataFrame:
+    """Per-arm observed recovery proportion with exact (Clopper-Pearson) 95% intervals."""
+    rows = []
+    for r in used.itertuples():
+        n, k = int(r.n), int(r.events)
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=CI_PROB, method="exact")
+        rows.append(
+            {
+                "arm_id": r.arm_id,
+                "study_id": r.study_id,
+                "strategy": r.strategy,
+                "threshold": r.threshold,
+                "time_months": r.time_months,
+                "n": n,
+                "events": k,
+                "rate": k / n,
+                "lower": ci.low,
+                "upper": ci.high,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _interval(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    q = da.quantile([0.5, (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2], dim=("chain", "draw"))
+    return q.isel(quantile=0).values, q.isel(quantile=1).values, q.isel(quantile=2).values
+
+
+def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy: evidence counts, pooled rate (average study) and prediction interval (new study).
+
+    Posterior medians with 95% equal-tailed intervals.
+    """
+    post = posterior["posterior"].to_dataset()
+    strategies = [str(s) for s in post["strategy"].values]
+    med, lo, hi = _interval(post["pooled_rate"])
+    pmed, plo, phi = _interval(post["predicted_rate"])
+    rows = []
+    for i, s in enumerate(strategies):
+        sub = used[used["strategy"] == s]
+        rows.append(
+            {
+                "strategy": s,
+                "strategy_label": strategy_label(s),
+                "studies": sub["study_id"].nunique(),
+                "arms": len(sub),
+                "men": int(sub["n"].sum()),
+                "recovered": int(sub["events"].sum()),
+                "pooled_rate_median": float(med[i]),
+                "pooled_rate_lower95": float(lo[i]),
+                "pooled_rate_upper95": float(hi[i]),
+                "prediction_lower95": float(plo[i]),
+                "prediction_upper95": float(phi[i]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Forest plot: observed arm rates (exact 95% CI), pooled rate (95% CrI) and prediction interval."""
+    strategies = list(pooled["strategy"])
+    colours = {s: OKABE_ITO[i % len(OKABE_ITO)] for i, s in enumerate(strategies)}
+    rows: list[tuple[str, str, dict]] = []
+    for s in strategies:
+        for r in observed[observed["strategy"] == s].itertuples():
+            t = f"{r.time_months:g} mo" if not pd.isna(r.time_months) else "end of follow-up"
+            rows.append(("arm", f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {t})", r._asdict()))
+        rows.append(("pooled", f"{strategy_label(s)}: pooled", pooled[pooled["strategy"] == s].iloc[0].to_dict()))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    for y, (kind, label, r) in enumerate(reversed(rows)):
+        if kind == "arm":
+            c = colours[r["strategy"]]
+            ax.errorbar(r["rate"], y, xerr=[[r["rate"] - r["lower"]], [r["upper"] - r["rate"]]], fmt="s", color=c, ms=5, capsize=3)
+        else:
+            c = colours[r["strategy"]]
+            ax.plot([r["prediction_lower95"], r["prediction_upper95"]], [y, y], color=c, lw=1, ls=":", label=None)
+            m, lo, hi = r["pooled_rate_median"], r["pooled_rate_lower95"], r["pooled_rate_upper95"]
+            ax.fill([lo, m, hi, m], [y, y + 0.3, y, y - 0.3], color=c, alpha=0.85)
+    ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Proportion of men recovered by end of follow-up")
+    ax.axvline(0.5, color="0.85", lw=0.8, zorder=0)
+    ax.set_title(title or "Recovery by end of follow-up: observed arms and pooled estimates")
+    fig.text(
+        0.01,
+        0.005,
+        "Squares: observed (exact 95% CI). Diamonds: pooled posterior median and 95% CrI (average study). "
+        "Dotted: 95% prediction interval for a new study.",
+        fontsize=7,
+    )
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig

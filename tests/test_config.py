@@ -1,0 +1,85 @@
+"""Analysis configs: valid ones load; invalid ones are rejected naming the file and the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from trt_recovery import paths
+from trt_recovery.config import ConfigError, load_config, parse_config
+
+GOOD = {
+    "name": "demo",
+    "model": "binomial_success",
+    "data": {"populations": ["trt"]},
+    "priors": {"strategy_logit_sd": 2.0},
+    "sampler": {"seed": 1, "draws": 100, "tune": 100, "chains": 2},
+}
+
+
+def test_every_committed_config_is_valid():
+    configs = sorted(paths.ANALYSIS_DIR.glob("*.yaml"))
+    assert configs
+    for p in configs:
+        cfg = load_config(p)
+        assert cfg.name == p.stem
+
+
+def test_good_config_parses_with_defaults_and_prior_override():
+    cfg = parse_config(GOOD, "demo.yaml")
+    assert cfg.sampler.seed == 1 and cfg.sampler.backend == "pymc"
+    assert cfg.priors == {"strategy_logit_sd": 2.0, "study_sd_scale": 1.0}
+    assert cfg.data.populations == ("trt",)
+    assert cfg.checks.rhat_max == 1.01 and cfg.checks.ess_bulk_min == 400
+
+
+def _with(path: tuple, value):
+    raw = copy.deepcopy(GOOD)
+    d = raw
+    for k in path[:-1]:
+        d = d.setdefault(k, {})
+    if value is KeyError:
+        del d[path[-1]]
+    else:
+        d[path[-1]] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (_with(("colour",), "red"), "'colour': unknown key"),
+        (_with(("model",), "weibull_magic"), "'model': unknown model 'weibull_magic'"),
+        (_with(("sampler", "seed"), KeyError), "'sampler.seed': is required"),
+        (_with(("sampler", "seed"), "abc"), "'sampler.seed': must be an integer"),
+        (_with(("sampler", "draws"), 0), "'sampler.draws': must be >= 1"),
+        (_with(("sampler", "backend"), "stan"), "'sampler.backend': unknown backend 'stan'"),
+        (_with(("sampler", "target_accept"), 1.5), "'sampler.target_accept': must lie in (0.0, 1.0)"),
+        (_with(("sampler", "speed"), 3), "'sampler.speed': unknown key"),
+        (_with(("data", "populations"), ["martians"]), "'data.populations': unknown population 'martians'"),
+        (_with(("data", "strategies"), ["hcg_only"]), "'data.strategies': unknown strategy 'hcg_only'"),
+        (_with(("priors", "slope_sd"), 1.0), "'priors.slope_sd': not a prior of model 'binomial_success'"),
+        (_with(("priors", "study_sd_scale"), -1), "'priors.study_sd_scale': must be a positive number"),
+        (_with(("checks", "rhat_max"), 5), "'checks.rhat_max': must lie in"),
+        (_with(("name",), "two words"), "'name': must be a simple identifier"),
+    ],
+)
+def test_bad_config_is_rejected(raw, fragment):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw, "analysis/demo.yaml")
+    assert str(exc.value).startswith("analysis/demo.yaml: ")
+    assert fragment in str(exc.value)
+
+
+def test_config_name_must_match_file(tmp_path):
+    p = tmp_path / "other.yaml"
+    p.write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(ConfigError, match="must equal the file name 'other'"):
+        load_config(p)
+
+
+def test_unknown_analysis_lists_available():
+    with pytest.raises(ConfigError, match="available: .*success_rate"):
+        load_config("no_such_analysis")
