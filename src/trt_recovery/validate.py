@@ -28,7 +28,7 @@ CONCENTRATION_UNITS = ("million/mL", "million")
 #: Columns each outcome kind needs (beyond the always-required ones).
 REQUIRED_BY_OUTCOME: dict[str, tuple[str, ...]] = {
     "recovered_count": ("threshold", "n", "events"),
-    "cumulative_proportion": ("threshold", "time", "value", "statistic"),
+    "cumulative_proportion": ("threshold", "value", "statistic"),
     "km_point": ("threshold", "time", "value", "statistic"),
     "time_to_recovery": ("threshold", "value", "value_unit", "statistic", "over"),
     "median_not_reached": ("threshold", "time"),
@@ -354,7 +354,7 @@ def _check_outcomes(c: _Collector, o: pd.DataFrame, arms: pd.DataFrame | None, s
                 c.add(row, col, f"required for outcome '{kind}'")
         if _present(r["time"]) and not _present(r["time_unit"]):
             c.add(row, "time_unit", "required when time is given")
-        if kind in ("recovered_count", "preserved_count") and not _present(r["time"]) and r["time_stat"] != "unspecified":
+        if kind in ("recovered_count", "preserved_count", "cumulative_proportion") and not _present(r["time"]) and r["time_stat"] != "unspecified":
             c.add(row, "time", f"required for outcome '{kind}' (or set time_stat 'unspecified' when the source gives none)")
         if _present(r["time"]) and r["time_stat"] == "unspecified":
             c.add(row, "time_stat", "'unspecified' is for rows without a time")
