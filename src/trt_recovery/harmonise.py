@@ -82,6 +82,8 @@ def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
     if study_dup:
         return "study is a duplicate report of another study"
     kind = r["outcome"]
+    if kind == "preserved_proportion":
+        return "preservation during ongoing therapy is not modelled"
     if kind in ("cumulative_proportion", "km_point") and pd.isna(r["n"]):
         return "proportion without a reported denominator (n): cannot be turned into counts"
     if kind == "pregnancy":

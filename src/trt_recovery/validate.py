@@ -34,12 +34,15 @@ REQUIRED_BY_OUTCOME: dict[str, tuple[str, ...]] = {
     "median_not_reached": ("threshold", "time"),
     "concentration": ("value", "value_unit", "statistic"),
     "preserved_count": ("threshold", "n", "events"),
-    "pregnancy": ("events",),
+    "preserved_proportion": ("threshold", "time", "value", "statistic"),
+    "pregnancy": (),
 }
 #: Statistics each outcome kind may carry.
 STATISTIC_BY_OUTCOME: dict[str, tuple[str, ...]] = {
     "cumulative_proportion": ("percent", "proportion"),
     "km_point": ("percent", "proportion"),
+    "preserved_proportion": ("percent", "proportion"),
+    "pregnancy": ("percent", "proportion", "count"),
     "time_to_recovery": ("mean", "median"),
     "concentration": ("mean", "median"),
 }
@@ -366,6 +369,8 @@ def _check_outcomes(c: _Collector, o: pd.DataFrame, arms: pd.DataFrame | None, s
         allowed_units = UNIT_BY_OUTCOME.get(kind)
         if allowed_units and _present(r["value_unit"]) and r["value_unit"] not in allowed_units:
             c.add(row, "value_unit", f"{r['value_unit']!r} is not a unit of outcome '{kind}' ({', '.join(allowed_units)})")
+        if kind == "pregnancy" and not _present(r["events"]) and not _present(r["value"]):
+            c.add(row, "events", "a pregnancy row needs events or a percentage (value)")
         if _present(r["over"]) and kind != "time_to_recovery":
             c.add(row, "over", "only time_to_recovery rows say whether a time is over all men or recoverers")
         n, ev, val = r["n"], r["events"], r["value"]
