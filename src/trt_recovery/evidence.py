@@ -1,6 +1,7 @@
 """Evidence map (strategy x population), BibTeX references, and the derived data outputs.
 
-Men are counted over top-level arms only (an arm's subgroups hold the same men), and studies that
+Men are counted once per cell: over top-level arms, plus subgroup arms whose parent arm falls in
+another strategy x population cell (an arm's subgroups otherwise hold the same men). Studies that
 duplicate another report are left out. Empty cells are gaps and are shown as gaps.
 """
 
@@ -25,7 +26,11 @@ def evidence_map(ds: Dataset) -> pd.DataFrame:
     schema = load_schema()
     studies = ds.studies[ds.studies["duplicate_of"].isna()]
     arms = ds.arms.merge(studies[["study_id", "population"]], on="study_id", how="inner")
-    top = arms[arms["parent_arm_id"].isna()]
+    # men are counted once per cell: top-level arms, plus subgroups whose parent arm sits in another cell
+    cell = arms.set_index("arm_id")[["strategy", "population"]].apply(tuple, axis=1)
+    parent_cell = arms["parent_arm_id"].map(cell)
+    own_cell = arms["arm_id"].map(cell)
+    top = arms[arms["parent_arm_id"].isna() | (parent_cell != own_cell)]
     kinds = ds.outcomes.merge(arms[["arm_id", "strategy", "population"]], on="arm_id", how="inner")
     rows = []
     for s in schema.terms("strategy"):
