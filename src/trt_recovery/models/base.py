@@ -20,6 +20,8 @@ class ModelData:
     used: pd.DataFrame
     exclusions: pd.DataFrame
     coords: dict[str, list[str]] = field(default_factory=dict)
+    arms: pd.DataFrame | None = None
+    terms: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
