@@ -39,6 +39,7 @@ HARMONISED_COLUMNS = [
     "androgen_duration_months",
     "age_years",
     "baseline_sperm_status",
+    "n_azoospermic",
     "time_zero",
     "arm_n",
     "outcome",
@@ -113,6 +114,7 @@ def harmonise(ds: Dataset) -> Harmonised:
         "androgen_duration_months",
         "age_value",
         "baseline_sperm_status",
+        "n_azoospermic",
         "time_zero",
         "n",
     ]
@@ -161,7 +163,7 @@ def harmonise(ds: Dataset) -> Harmonised:
         )
         rows.append(out)
     outcomes = pd.DataFrame(rows, columns=HARMONISED_COLUMNS)
-    for col in ("n", "events", "arm_n"):
+    for col in ("n", "events", "arm_n", "n_azoospermic"):
         outcomes[col] = pd.array(outcomes[col], dtype="Int64")
     exclusions = pd.DataFrame(excluded, columns=["outcome_id", "arm_id", "study_id", "reason"])
     return Harmonised(outcomes=outcomes, exclusions=exclusions)
