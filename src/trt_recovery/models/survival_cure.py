@@ -17,14 +17,17 @@ log-logistic by model name) with log-scale :math:`\mu_{jh}` and a shared shape:
   short-acting ester injections = 0 (arms with no androgen, i.e. ``hh``, get their own level);
 * thresholds: on the ladder any < 1 < 1.5 < 3 < 5 < 10 < 15 < 20 < own baseline, both
   :math:`\theta` and :math:`\eta` are cumulative sums of half-normal steps (a stricter threshold
-  is never reached sooner, nor more often); other definitions (total motile count, "improvement",
+  is never reached sooner, nor more often): a half-normal total shift from "any" to "baseline"
+  is split into steps by Dirichlet weights; other definitions (total motile count, "improvement",
   normal range, unspecified...) each get a free effect. Thresholds are never converted into one
   another in the data; the ladder is the model's only ordering assumption;
 * covariates: :math:`x^{dur} = \log(\text{duration months}/12)` (zero for ``hh`` arms),
   :math:`x^{age} = (\text{age} - 35)/10`, :math:`x^{azoo}` = fraction azoospermic at time zero.
   A missing covariate is a latent arm-level value drawn from its population distribution (whose
   mean and spread are learnt from the arms that report it), so arms are never dropped for it.
-  These are arm means, not individuals: the coefficients are ecological associations;
+  A covariate reported by fewer than two arms of the fit (or with a single value) is left out (its coefficient would not be
+  identified), and predictions say that its effect could not be estimated. These are arm means,
+  not individuals: the coefficients are ecological associations;
 * study effects :math:`z_s, w_s \sim N(0, 1)` are non-centred and shared by a study's arms.
 
 Each reporting format adds its own observed variable (see :mod:`trt_recovery.survival.likelihood`):
@@ -51,6 +54,7 @@ from trt_recovery.models.base import ModelData, ModelSpec, exclusion_frame, reso
 from trt_recovery.schema import load_schema
 from trt_recovery.survival import likelihood as lik
 from trt_recovery.survival.families import get_family
+from trt_recovery.survival.km import reconstruct_ipd
 
 #: Ordered thresholds (lenient to strict). Anything else gets a free effect.
 THRESHOLD_LADDER = ("any", "1", "1.5", "3", "5", "10", "15", "20", "baseline")
@@ -72,8 +76,8 @@ DEFAULT_PRIORS: dict[str, float] = {
     "strategy_cure_sd": 0.75,
     "population_time_sd": 0.5,
     "population_cure_sd": 0.75,
-    "threshold_step_time_scale": 0.5,
-    "threshold_step_cure_scale": 0.5,
+    "threshold_step_time_scale": 1.0,
+    "threshold_step_cure_scale": 1.0,
     "threshold_free_sd": 1.0,
     "preparation_sd": 0.5,
     "covariate_time_sd": 0.3,
@@ -116,8 +120,26 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
     for c in df.columns:  # pandas NA in string columns -> NaN, so comparisons are plain booleans
         if pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object:
             df[c] = df[c].astype(object).where(df[c].notna(), np.nan)
+    # 3a. individual times (given), and Kaplan-Meier curves with >= 3 points -> Guyot reconstruction
+    for r in df[df.outcome == "individual"].itertuples():
+        terms["individual_time"].append(
+            dict(outcome_id=r.outcome_id, arm_id=r.arm_id, threshold=r.threshold, time=r.time_months, event=int(r.events))
+        )
+    km = df[(df.outcome == "km_point") & df.time_months.notna() & df.proportion.notna()]
+    km_used: set[str] = set()
+    for (arm, thr), g in km.groupby(["arm_id", "threshold"], sort=True):
+        size = g["arm_n"].dropna()
+        if len(g) < 3 or size.empty:
+            continue
+        ipd = reconstruct_ipd(g.time_months.to_numpy(float), 1.0 - g.proportion.to_numpy(float), [0.0], [int(size.iloc[0])])
+        first = g.outcome_id.iloc[0]
+        for k, rr in enumerate(ipd.itertuples()):
+            terms["individual_time"].append(
+                dict(outcome_id=first, arm_id=arm, threshold=thr, time=max(rr.time, 1e-3), event=int(rr.event), ipd_index=k)
+            )
+        km_used |= set(g.outcome_id)
     # 1. counts (cumulative counts at several times for the same arm, threshold and n -> intervals)
-    counts = df[df.outcome.isin(COUNT_KINDS)]
+    counts = df[df.outcome.isin(COUNT_KINDS) & ~df.outcome_id.isin(km_used)]
     for r in counts[counts.time_months.isna() | counts.n.isna() | counts.events.isna()].itertuples():
         _excl(excluded, r, "count without a follow-up time" if pd.isna(r.time_months) else "count without n")
     ok = counts.dropna(subset=["time_months", "n", "events"])
@@ -187,7 +209,7 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
             dict(outcome_id=r.outcome_id, arm_id=r.arm_id, threshold=r.threshold, t=r.time_months, size=size)
         )
     # everything else
-    handled = set(COUNT_KINDS) | {"time_to_recovery", "median_not_reached"}
+    handled = set(COUNT_KINDS) | {"time_to_recovery", "median_not_reached", "individual"}
     for r in df[~df.outcome.isin(handled)].itertuples():
         _excl(excluded, r, f"outcome '{r.outcome}' is not a time-to-recovery format")
     frames = {k: pd.DataFrame(v) for k, v in terms.items()}
@@ -275,6 +297,15 @@ def _latent_covariate(name: str, values: pd.Series, mask_applicable: np.ndarray,
     return pm.Deterministic(name, full, dims=dims)
 
 
+MIN_REPORTING = 2
+
+
+def covariate_reported(values: pd.Series, applicable: np.ndarray) -> bool:
+    """True when at least MIN_REPORTING applicable arms report the covariate, with different values."""
+    reported = values[values.notna().to_numpy() & applicable]
+    return len(reported) >= MIN_REPORTING and reported.nunique() > 1
+
+
 def _index(values, levels: list[str], reference: str) -> tuple[np.ndarray, np.ndarray]:
     """Index into an effect vector whose reference level is 0 (returned mask says 'not reference')."""
     idx = np.array([levels.index(v) if v in levels else 0 for v in values], dtype=int)
@@ -322,23 +353,40 @@ def make_build(family_name: str):
             b_pop = pm.Normal("population_time", 0.0, priors["population_time_sd"], dims="population")
             d_pop = pm.Normal("population_cure", 0.0, priors["population_cure_sd"], dims="population")
             b_prep = pm.Normal("preparation_time", 0.0, priors["preparation_sd"], dims="preparation")
-            th_steps = pm.HalfNormal("threshold_time_step", priors["threshold_step_time_scale"], dims="threshold_step")
-            et_steps = pm.HalfNormal("threshold_cure_step", priors["threshold_step_cure_scale"], dims="threshold_step")
+            # monotone ladder: a half-normal total shift from 'any' to the strictest level, split over
+            # the steps by Dirichlet weights (so unused intermediate levels do not inflate the prior)
+            n_steps = len(coords["threshold_step"])
+            th_total = pm.HalfNormal("threshold_time_total", priors["threshold_step_time_scale"])
+            et_total = pm.HalfNormal("threshold_cure_total", priors["threshold_step_cure_scale"])
+            th_w = pm.Dirichlet("threshold_time_weights", np.ones(n_steps), dims="threshold_step")
+            et_w = pm.Dirichlet("threshold_cure_weights", np.ones(n_steps), dims="threshold_step")
+            th_steps = pm.Deterministic("threshold_time_step", th_total * th_w, dims="threshold_step")
+            et_steps = pm.Deterministic("threshold_cure_step", et_total * et_w, dims="threshold_step")
             th_free = pm.Normal("threshold_time_free", 0.0, priors["threshold_free_sd"], dims="threshold_free")
             et_free = pm.Normal("threshold_cure_free", 0.0, priors["threshold_free_sd"], dims="threshold_free")
-            cov = priors["covariate_time_sd"]
-            b_dur, b_age, b_azoo = (pm.Normal(f"{n}_time", 0.0, cov) for n in ("duration", "age", "azoospermia"))
-            cc = priors["covariate_cure_sd"]
-            c_dur, c_age, c_azoo = (pm.Normal(f"{n}_cure", 0.0, cc) for n in ("duration", "age", "azoospermia"))
-            x_dur = _latent_covariate("log_duration", arms["log_duration"], androgen > 0, 1.0, 1.0, "arm")
-            x_age = _latent_covariate("age_std", arms["age_std"], np.ones(len(arms), bool), 1.0, 1.0, "arm")
-            azoo_obs = arms["azoo_fraction"].to_numpy(float)
-            miss = np.isnan(azoo_obs)
-            azoo = pt.as_tensor(np.nan_to_num(azoo_obs))
-            if miss.any():
-                azoo_lat = pm.Beta("azoospermia_imputed", 1.0, 1.0, shape=int(miss.sum()))
-                azoo = pt.set_subtensor(azoo[np.flatnonzero(miss)], azoo_lat)
-            azoo = pm.Deterministic("azoospermia_fraction", azoo, dims="arm")
+            # a covariate enters only when at least MIN_REPORTING arms report it: with fewer, its
+            # coefficient is not identified and would only add prior noise (outputs then say so)
+            cov, cc = priors["covariate_time_sd"], priors["covariate_cure_sd"]
+            zero = pt.zeros(len(arms))
+            x = {"duration": zero, "age": zero, "azoospermia": zero}
+            b = {k: 0.0 for k in x}
+            c = {k: 0.0 for k in x}
+            if covariate_reported(arms["log_duration"], androgen > 0):
+                x["duration"] = _latent_covariate("log_duration", arms["log_duration"], androgen > 0, 1.0, 1.0, "arm") * androgen
+            if covariate_reported(arms["age_std"], np.ones(len(arms), bool)):
+                x["age"] = _latent_covariate("age_std", arms["age_std"], np.ones(len(arms), bool), 1.0, 1.0, "arm")
+            if covariate_reported(arms["azoo_fraction"], np.ones(len(arms), bool)):
+                azoo_obs = arms["azoo_fraction"].to_numpy(float)
+                miss = np.isnan(azoo_obs)
+                azoo = pt.as_tensor(np.nan_to_num(azoo_obs))
+                if miss.any():
+                    azoo_lat = pm.Beta("azoospermia_imputed", 1.0, 1.0, shape=int(miss.sum()))
+                    azoo = pt.set_subtensor(azoo[np.flatnonzero(miss)], azoo_lat)
+                x["azoospermia"] = pm.Deterministic("azoospermia_fraction", azoo, dims="arm")
+            for k in x:
+                if x[k] is not zero:
+                    b[k] = pm.Normal(f"{k}_time", 0.0, cov)
+                    c[k] = pm.Normal(f"{k}_cure", 0.0, cc)
             sig_s = pm.HalfNormal("study_time_sd", priors["study_time_sd_scale"])
             tau_s = pm.HalfNormal("study_cure_sd", priors["study_cure_sd_scale"])
             z_s = pm.Normal("study_time_z", 0.0, 1.0, dims="study")
@@ -348,18 +396,18 @@ def make_build(family_name: str):
                 + _effect(b_strat, strat_idx, strat_mask)
                 + _effect(b_pop, pop_idx, pop_mask)
                 + _effect(b_prep, prep_idx, prep_mask)
-                + b_dur * x_dur * androgen
-                + b_age * x_age
-                + b_azoo * azoo
+                + b["duration"] * x["duration"]
+                + b["age"] * x["age"]
+                + b["azoospermia"] * x["azoospermia"]
                 + sig_s * z_s[study_idx]
             )
             arm_eta = (
                 gamma
                 + _effect(d_strat, strat_idx, strat_mask)
                 + _effect(d_pop, pop_idx, pop_mask)
-                + c_dur * x_dur * androgen
-                + c_age * x_age
-                + c_azoo * azoo
+                + c["duration"] * x["duration"]
+                + c["age"] * x["age"]
+                + c["azoospermia"] * x["azoospermia"]
                 + tau_s * w_s[study_idx]
             )
             pm.Deterministic("arm_time_logscale", arm_mu, dims="arm")
@@ -427,11 +475,8 @@ SUMMARY_VARS = (
     "strategy_cure",
     "population_time",
     "population_cure",
-    "threshold_time_step",
-    "threshold_cure_step",
-    "duration_time",
-    "age_time",
-    "azoospermia_time",
+    "threshold_time_total",
+    "threshold_cure_total",
     "study_time_sd",
     "study_cure_sd",
 )

@@ -1,0 +1,124 @@
+"""Simulate men from known parameters and report them in the same formats as the real studies.
+
+Used by the parameter-recovery tests and by ``python -m trt_recovery.survival.recovery_study``.
+The same code makes the summaries and the test data: each simulated arm draws individual men
+(non-recovery with probability pi, otherwise a recovery time from the family), then reports one
+of the formats found in the dataset: r of n recovered by t, cumulative percentages at several
+times, a Kaplan-Meier median over all men, a median or mean among recoverers, "median not
+reached by t", or individual times censored at the end of follow-up. The result is a table with
+the columns of the harmonised outcome table, so :func:`trt_recovery.models.survival_cure.prepare`
+runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from trt_recovery.harmonise import HARMONISED_COLUMNS
+from trt_recovery.survival.families import get_family
+
+FORMATS = ("count", "cumulative", "km_median", "recoverer_median", "recoverer_mean", "not_reached", "individual")
+
+
+@dataclass
+class Truth:
+    """True parameter values (names as in the model)."""
+
+    time_intercept: float = np.log(5.0)
+    shape: float = 1.6
+    cure_intercept: float = -2.2
+    strategy_time: dict[str, float] = field(default_factory=lambda: {"hcg_serm": -0.4, "hcg_fsh": -0.2})
+    strategy_cure: dict[str, float] = field(default_factory=lambda: {"hcg_serm": -0.5, "hcg_fsh": 0.0})
+    population_time: dict[str, float] = field(default_factory=lambda: {"contraception": 0.3})
+    threshold_time_step: dict[str, float] = field(default_factory=lambda: {"20": 0.5})
+    study_time_sd: float = 0.25
+    study_cure_sd: float = 0.3
+
+
+def _threshold_shift(truth: Truth, threshold: str) -> float:
+    if threshold == "any":
+        return 0.0
+    return truth.threshold_time_step.get(threshold, 0.0)
+
+
+def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: Truth | None = None,
+                     formats: tuple[str, ...] = FORMATS) -> tuple[pd.DataFrame, Truth]:
+    """Simulate ``n_studies`` one-arm studies, cycling through strategies, populations and formats."""
+    truth = truth or Truth()
+    fam = get_family(family)
+    rng = np.random.default_rng(seed)
+    strategies = ["none", "hcg_serm", "hcg_fsh"]
+    populations = ["trt", "contraception"]
+    rows = []
+    for i in range(n_studies):
+        sid = f"sim{1000 + i}"
+        aid = f"{sid}_a"
+        strat = strategies[i % len(strategies)]
+        pop = populations[(i // len(strategies)) % len(populations)]
+        fmt = formats[i % len(formats)]
+        threshold = "20" if (i % 4 == 3 and fmt in ("count", "km_median")) else "any"
+        z, w = rng.standard_normal(2)
+        mu = (truth.time_intercept + truth.strategy_time.get(strat, 0.0) + truth.population_time.get(pop, 0.0)
+              + _threshold_shift(truth, threshold) + truth.study_time_sd * z)
+        eta = truth.cure_intercept + truth.strategy_cure.get(strat, 0.0) + truth.study_cure_sd * w
+        n = int(rng.integers(40, 160))
+        never = rng.uniform(size=n) < 1 / (1 + np.exp(-eta))
+        t = fam.sample(rng, mu, truth.shape, n)
+        t[never] = np.inf
+        horizon = 24.0
+        base = dict(
+            arm_id=aid, parent_arm_id=pd.NA, study_id=sid, population=pop, strategy=strat, serm_agent=pd.NA,
+            androgen_preparation="short_ester_injection",
+            androgen_duration_months=np.nan, age_years=np.nan, baseline_sperm_status="azoospermic",
+            n_azoospermic=n, time_zero="last_androgen_dose", arm_n=n, threshold=threshold, time_stat="fixed",
+            events_derived=False, proportion=np.nan, value=np.nan, value_unit=pd.NA, statistic=pd.NA, over=pd.NA,
+            dispersion_type=pd.NA, dispersion_value=np.nan, lower=np.nan, upper=np.nan, confidence="primary",
+            source_ref="pmid:00000", source_location="simulated",
+        )
+        recovered = t[np.isfinite(t) & (t <= horizon)]
+
+        def add(k, **kw):
+            rows.append({**base, "outcome_id": f"{aid}_{k}", **kw})
+
+        if fmt == "count":
+            tt = float(rng.choice([3.0, 6.0, 12.0]))
+            add(1, outcome="recovered_count", time_months=tt, n=n, events=int((t <= tt).sum()))
+        elif fmt == "cumulative":
+            for k, tt in enumerate((3.0, 6.0, 12.0), 1):
+                add(k, outcome="cumulative_proportion", time_months=tt, n=n, events=int((t <= tt).sum()),
+                    proportion=(t <= tt).mean(), value=(t <= tt).mean(), value_unit="proportion", statistic="proportion")
+        elif fmt == "km_median":
+            if (np.isfinite(t) & (t <= horizon)).mean() > 0.5:
+                add(1, outcome="time_to_recovery", time_months=np.nan, n=n, events=pd.NA, value=float(np.quantile(t, 0.5)),
+                    value_unit="months", statistic="median", over="all")
+            else:
+                add(1, outcome="median_not_reached", time_months=horizon, n=n, events=pd.NA)
+        elif fmt == "recoverer_median":
+            add(1, outcome="recovered_count", time_months=horizon, n=n, events=len(recovered))
+            add(2, outcome="time_to_recovery", time_months=np.nan, n=len(recovered), events=pd.NA,
+                value=float(np.median(recovered)), value_unit="months", statistic="median", over="recoverers")
+        elif fmt == "recoverer_mean":
+            add(1, outcome="recovered_count", time_months=horizon, n=n, events=len(recovered))
+            add(2, outcome="time_to_recovery", time_months=horizon, n=len(recovered), events=pd.NA,
+                value=float(np.mean(recovered)), value_unit="months", statistic="mean", over="recoverers",
+                dispersion_type="sd", dispersion_value=float(np.std(recovered, ddof=1)))
+        elif fmt == "not_reached":
+            tt = 2.0
+            if (t <= tt).mean() < 0.5:
+                add(1, outcome="median_not_reached", time_months=tt, n=n, events=pd.NA)
+            else:
+                add(1, outcome="recovered_count", time_months=tt, n=n, events=int((t <= tt).sum()))
+        elif fmt == "individual":
+            obs = np.minimum(t, horizon)
+            for k, (ti, ev) in enumerate(zip(obs, t <= horizon, strict=True), 1):
+                add(k, outcome="individual", time_months=float(ti), n=1, events=int(ev))
+    df = pd.DataFrame(rows)
+    for c in HARMONISED_COLUMNS:
+        if c not in df:
+            df[c] = pd.NA
+    for col in ("n", "events", "arm_n", "n_azoospermic"):
+        df[col] = pd.array(pd.to_numeric(df[col], errors="coerce"), dtype="Int64")
+    return df[HARMONISED_COLUMNS], truth
