@@ -141,10 +141,7 @@ def sample(model: pm.Model, sampler: SamplerConfig, progressbar: bool = False) -
         nuts_sampler=sampler.backend,
         progressbar=progressbar,
     )
-    if sampler.backend == "pymc":
-        kwargs["target_accept"] = sampler.target_accept
-    else:
-        kwargs["nuts_sampler_kwargs"] = {"target_accept": sampler.target_accept}
+    kwargs["nuts"] = {"target_accept": sampler.target_accept}
     with model:
         return pm.sample(**kwargs)
 
@@ -192,6 +189,10 @@ def fit_analysis(
     model = spec.build(model_data, config.priors)
     posterior = sample(model, sampler, progressbar=progressbar)
     pm.compute_log_likelihood(posterior, model=model, progressbar=False)
+    with model:  # prior draws of every unobserved quantity, kept for prior predictive checks
+        names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
+        prior = pm.sample_prior_predictive(draws=1000, random_seed=sampler.seed, var_names=names)
+    posterior["prior"] = prior["prior"]
     convergence = check_convergence(posterior, list(spec.summary_vars), config.checks)
     meta = {
         "analysis": config.name,
@@ -215,6 +216,7 @@ def fit_analysis(
         "used_rows": json.loads(model_data.used.to_json(orient="records")),
         "exclusions": model_data.exclusions.to_dict(orient="records"),
         "coords": model_data.coords,
+        "terms": {k: json.loads(v.to_json(orient="records")) for k, v in model_data.terms.items() if len(v)},
     }
     posterior.attrs[META_ATTR] = json.dumps(meta, default=str)
     out: Path | None = None

@@ -13,6 +13,7 @@ STRATEGY_LABELS = {
     "ai": "Aromatase inhibitor alone",
     "gonadorelin": "Gonadorelin / GnRH",
     "hcg_during_trt": "hCG during continued testosterone",
+    "hcg_fsh_during_trt": "hCG + FSH during continued testosterone",
     "continued_trt": "Continued testosterone",
     "mixed_treatments": "Mixed treatments",
 }

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from trt_recovery import paths, success
 from trt_recovery.fitting import load_posterior
@@ -37,7 +38,34 @@ def _report_success(name: str) -> list[Path]:
     return out
 
 
-REPORTERS: dict[str, Callable[[str], list[Path]]] = {"binomial_success": _report_success}
+def _report_survival(name: str) -> list[Path]:
+    from trt_recovery.survival import predict as P
+    from trt_recovery.survival import report as S
+
+    dt, meta = load_posterior(name)
+    out = write_table(S.main_table(dt, meta), f"{name}_main_table", float_format="{:.3g}")
+    contrasts = []
+    for s in S.strategies_with_evidence(meta):
+        if s == "none":
+            continue
+        c = P.contrast_vs_none(dt, meta, P.Profile(strategy=s), 12.0)
+        contrasts.append({"strategy": s, **{f"diff_12m_{k}": v for k, v in c["diff_recovered_by_t"].items()},
+                          "p_better_than_none": c["p_better_than_none"], "note": c["note"]})
+    out += write_table(pd.DataFrame(contrasts), f"{name}_contrasts_vs_none")
+    out += save_figure(S.curves_figure(dt, meta), f"{name}_curves")
+    ppc = S.ppc_table(dt, meta)
+    out += write_table(ppc, f"{name}_ppc")
+    out += save_figure(S.ppc_figure(ppc), f"{name}_ppc")
+    prior = xr.DataTree.from_dict({"posterior": dt["prior"].to_dataset()})
+    out += save_figure(S.prior_predictive_figure(prior, meta), f"{name}_prior_predictive")
+    out += write_table(pd.DataFrame(meta["exclusions"]), f"{name}_exclusions")
+    return out
+
+
+REPORTERS: dict[str, Callable[[str], list[Path]]] = {
+    "binomial_success": _report_success,
+    **{f"survival_cure_{f}": _report_survival for f in ("weibull", "lognormal", "loglogistic")},
+}
 
 
 def report(name: str) -> list[Path]:

@@ -133,7 +133,7 @@ class LogNormal(Family):
 
 
 class LogLogistic(Family):
-    _nodes, _weights = np.polynomial.legendre.leggauss(64)
+    _nodes, _weights = np.polynomial.legendre.leggauss(256)
 
     def log_sf(self, t, mu, shape):
         if _is_tensor(t, mu, shape):
@@ -152,10 +152,10 @@ class LogLogistic(Family):
         return lib.log(shape) - mu + (shape - 1) * (lib.log(t) - mu) - 2 * sp
 
     def truncated_moment(self, order, tau, mu, shape):
-        """Quadrature on log t over (log tau - 12/k, log tau] (the mass below is negligible)."""
+        """Gauss-Legendre quadrature on log t over (mu - 15/k, log tau] (negligible mass below)."""
         lib = pt if _is_tensor(tau, mu, shape) else np
         lt = lib.log(tau)
-        lo = lt - 12.0 / shape
+        lo = lib.minimum(mu - 15.0 / shape, lt - 1.0)
         half = (lt - lo) / 2.0
         nodes = lib.as_tensor(self._nodes) if lib is pt else self._nodes
         weights = lib.as_tensor(self._weights) if lib is pt else self._weights
