@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 import pytest
 
@@ -49,10 +51,69 @@ def tiny_posterior(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("notebook", sorted(paths.NOTEBOOKS_DIR.glob("0[1]_*.py")), ids=lambda p: p.stem)
-def test_notebook_executes_headless_on_small_fit(notebook, tiny_posterior, tmp_path):
-    out = execute_notebook(notebook, parameters={"analysis": str(tiny_posterior)}, output=tmp_path / "out.ipynb")
+@pytest.fixture(scope="module")
+def tiny_survival_posterior(tmp_path_factory):
+    from trt_recovery.survival.simulate import simulate_studies
+
+    df, _ = simulate_studies(12, seed=5)
+    cfg = parse_config({"name": "nbsurv", "model": "survival_cure_weibull",
+                        "sampler": {"seed": 4, "draws": 150, "tune": 150, "chains": 2},
+                        # a smoke-test fit: gates loosened and stated here
+                        "checks": {"rhat_max": 1.9, "ess_bulk_min": 1, "max_divergences": 1000}}, "nbsurv.yaml")
+    path = tmp_path_factory.mktemp("nbs") / "nbsurv.nc"
+    fit_analysis(cfg, harmonised_outcomes=df, path=path)
+    return path
+
+
+NOTEBOOK_POSTERIORS = {"01_success_rates": "tiny_posterior", "02_time_to_recovery": "tiny_survival_posterior"}
+
+
+@pytest.mark.parametrize("notebook", sorted(paths.NOTEBOOKS_DIR.glob("0[12]_*.py")), ids=lambda p: p.stem)
+def test_notebook_executes_headless_on_small_fit(notebook, request, tmp_path):
+    posterior = request.getfixturevalue(NOTEBOOK_POSTERIORS[notebook.stem])
+    out = execute_notebook(notebook, parameters={"analysis": str(posterior)}, output=tmp_path / "out.ipynb")
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "the notebook shows no figure"
+
+
+@pytest.fixture
+def fake_survival_posterior(tmp_path):
+    import json
+
+    from test_survival_predict import META, fake_posterior
+
+    dt = fake_posterior()
+    meta = {**META, "convergence": {"passed": True}}
+    dt.attrs["trt_recovery"] = json.dumps(meta)
+    path = tmp_path / "fake.nc"
+    dt.to_netcdf(path)
+    return path
+
+
+def test_predict_text_and_json(fake_survival_posterior, capsys):
+    assert cli.main(["predict", "--analysis", str(fake_survival_posterior), "--strategy", "hcg_serm",
+                     "--times", "3,6,12"]) == 0
+    out = capsys.readouterr().out
+    assert "P(recovered by 12 months)" in out and "average study" in out and "new study" in out
+    assert cli.main(["predict", "--analysis", str(fake_survival_posterior), "--strategy", "gonadorelin",
+                     "--format", "json", "--times", "6"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"average_study", "new_study", "note", "profile"}
+    assert "No direct evidence" in data["note"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "hcg_only"], "unknown strategy 'hcg_only' (valid: none, hcg"),
+        (["--threshold", "7"], "unknown threshold '7'"),
+        (["--age", "150"], "age must be in [12, 90]"),
+        (["--trt-months", "-3"], "TRT duration must be in (0, 600]"),
+        (["--times", "3,x"], "--times must be comma-separated numbers"),
+    ],
+)
+def test_predict_rejects_bad_input_with_valid_values(fake_survival_posterior, capsys, args, message):
+    assert cli.main(["predict", "--analysis", str(fake_survival_posterior), *args]) == 1
+    assert message in capsys.readouterr().err

@@ -102,6 +102,52 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from trt_recovery.config import load_config
+    from trt_recovery.fitting import fit_analysis, load_posterior
+    from trt_recovery.survival.predict import Profile, ProfileError, predict
+
+    try:
+        times = [float(x) for x in args.times.split(",") if x.strip()]
+    except ValueError:
+        print(f"error: --times must be comma-separated numbers of months, got {args.times!r}", file=sys.stderr)
+        return 1
+    if not times or min(times) <= 0:
+        print("error: --times must be positive months", file=sys.stderr)
+        return 1
+    if not args.analysis.endswith(".nc") and not paths.posterior_file(args.analysis).exists():
+        print(f"no cached posterior for '{args.analysis}': fitting it first", file=sys.stderr)
+        fit_analysis(load_config(args.analysis))
+    dt, meta = load_posterior(args.analysis)
+    profile = Profile(strategy=args.strategy, population=args.population, threshold=args.threshold,
+                      duration_months=args.trt_months, preparation=args.preparation, age=args.age,
+                      azoospermic_fraction=args.azoospermic_fraction)
+    try:
+        out = predict(dt, meta, profile, times, seed=args.seed)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out["analysis"] = args.analysis
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{profile.strategy} | population {profile.population} | threshold {profile.threshold} "
+          f"| TRT months {profile.duration_months} | age {profile.age}  (analysis '{args.analysis}')")
+    for label in ("average_study", "new_study"):
+        o = out[label]
+        print(f"\n{label.replace('_', ' ')}:")
+        for t, r in zip(times, o["recovered_by"], strict=True):
+            print(f"  P(recovered by {t:g} months) = {r['median']:.2f}  (95% {r['lower']:.2f} to {r['upper']:.2f})")
+        m = o["median_time_months"]
+        print(f"  median time to recovery = {m['median']:.1f} months (95% {m['lower']:.1f} to {m['upper']:.1f})")
+        print(f"  P(never recovers) = {o['p_never']['median']:.2f} (95% {o['p_never']['lower']:.2f} to {o['p_never']['upper']:.2f})")
+    if out["note"]:
+        print(f"\nNote: {out['note']}")
+    return 0
+
+
 def cmd_outputs(args: argparse.Namespace) -> int:
     print("Outputs (all under analysis/results/, rebuilt by make):")
     for label, d in (
@@ -141,6 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notebook", help="execute a jupytext notebook headless")
     p.add_argument("notebook")
     p.set_defaults(func=cmd_notebook)
+    p = sub.add_parser("predict", help="P(recovered by t), median time and P(never) for a profile")
+    p.add_argument("--analysis", default="survival", help="analysis name, or a path to a saved posterior (.nc)")
+    p.add_argument("--strategy", default="none")
+    p.add_argument("--population", default="trt")
+    p.add_argument("--threshold", default="any")
+    p.add_argument("--trt-months", type=float, default=None, dest="trt_months")
+    p.add_argument("--preparation", default=None)
+    p.add_argument("--age", type=float, default=None)
+    p.add_argument("--azoospermic-fraction", type=float, default=None, dest="azoospermic_fraction")
+    p.add_argument("--times", default="3,6,12,24", help="comma-separated months")
+    p.add_argument("--seed", type=int, default=0, help="seed for the new-study draws")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_predict)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)
     return parser

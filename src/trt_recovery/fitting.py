@@ -119,8 +119,8 @@ def check_convergence(posterior: xr.DataTree, var_names: list[str], checks: Chec
     ess = az.ess(posterior, var_names=var_names, method="bulk")
     rhat_ds = rhat.to_dataset() if isinstance(rhat, xr.DataTree) else rhat
     ess_ds = ess.to_dataset() if isinstance(ess, xr.DataTree) else ess
-    rhat_max = float(max(np.nanmax(v.values) for v in rhat_ds.data_vars.values()))
-    ess_min = float(min(np.nanmin(v.values) for v in ess_ds.data_vars.values()))
+    rhat_max = float(max(np.nanmax(v.values) for v in rhat_ds.data_vars.values() if v.size))
+    ess_min = float(min(np.nanmin(v.values) for v in ess_ds.data_vars.values() if v.size))
     div = int(posterior["sample_stats"]["diverging"].sum().item())
     report = [
         {"check": "rhat_max", "value": rhat_max, "requirement": f"<= {checks.rhat_max}", "passed": rhat_max <= checks.rhat_max},
@@ -150,6 +150,7 @@ def fit_analysis(
     config: AnalysisConfig,
     *,
     dataset: Dataset | None = None,
+    harmonised_outcomes: pd.DataFrame | None = None,
     seed: int | None = None,
     sampler_overrides: dict[str, Any] | None = None,
     save: bool = True,
@@ -165,6 +166,9 @@ def fit_analysis(
         Validated analysis config (:func:`trt_recovery.config.load_config`).
     dataset : Dataset, optional
         A validated dataset; by default the repository's ``data/`` is loaded and validated.
+    harmonised_outcomes : DataFrame, optional
+        A ready harmonised outcome table (e.g. simulated data) used instead of ``dataset``;
+        its content hash is recorded as the data hash.
     seed : int, optional
         Overrides ``config.sampler.seed``.
     sampler_overrides : dict, optional
@@ -175,17 +179,22 @@ def fit_analysis(
         Raise :class:`FitFailedError` when a convergence check fails (after saving the failed
         fit as ``<name>.failed.nc``).
     """
-    ds = dataset if dataset is not None else load_dataset()
     sampler = replace(config.sampler, **(sampler_overrides or {}))
     if seed is not None:
         sampler = replace(sampler, seed=int(seed))
     spec = get_model(config.model)
-    harmonised = harmonise(ds)
-    model_data = spec.prepare(harmonised.outcomes, config.data)
-    # rows harmonisation could not use are exclusions of every model too
-    model_data.exclusions = pd.concat(
-        [harmonised.exclusions, model_data.exclusions], ignore_index=True
-    ).sort_values("outcome_id", kind="stable", ignore_index=True)
+    if harmonised_outcomes is not None:
+        data_hash_value = frame_hash(harmonised_outcomes)
+        model_data = spec.prepare(harmonised_outcomes, config.data)
+    else:
+        ds = dataset if dataset is not None else load_dataset()
+        data_hash_value = ds.data_hash
+        harmonised = harmonise(ds)
+        model_data = spec.prepare(harmonised.outcomes, config.data)
+        # rows harmonisation could not use are exclusions of every model too
+        model_data.exclusions = pd.concat(
+            [harmonised.exclusions, model_data.exclusions], ignore_index=True
+        ).sort_values("outcome_id", kind="stable", ignore_index=True)
     model = spec.build(model_data, config.priors)
     posterior = sample(model, sampler, progressbar=progressbar)
     pm.compute_log_likelihood(posterior, model=model, progressbar=False)
@@ -201,7 +210,7 @@ def fit_analysis(
         "seed": sampler.seed,
         "sampler": asdict(sampler),
         "config": {**config.to_dict(), "sampler": asdict(sampler)},
-        "data_hash": ds.data_hash,
+        "data_hash": data_hash_value,
         "model_data_hash": frame_hash(model_data.used),
         "git_commit": git_commit(),
         "packages": package_versions(),

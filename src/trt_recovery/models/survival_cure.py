@@ -325,7 +325,7 @@ def threshold_effects(thresholds, coords, theta_steps, theta_free):
     lad_idx = np.array([ladder.index(t) if t in ladder else 0 for t in thresholds], dtype=int)
     is_free = np.array([t in free for t in thresholds], dtype=float)
     free_idx = np.array([free.index(t) if t in free else 0 for t in thresholds], dtype=int)
-    free_part = theta_free[free_idx] * is_free if len(free) else pt.zeros(len(thresholds))
+    free_part = theta_free[free_idx] * is_free if (len(free) and theta_free is not None) else pt.zeros(len(thresholds))
     return cum[lad_idx] * (1 - is_free) + free_part
 
 
@@ -362,8 +362,10 @@ def make_build(family_name: str):
             et_w = pm.Dirichlet("threshold_cure_weights", np.ones(n_steps), dims="threshold_step")
             th_steps = pm.Deterministic("threshold_time_step", th_total * th_w, dims="threshold_step")
             et_steps = pm.Deterministic("threshold_cure_step", et_total * et_w, dims="threshold_step")
-            th_free = pm.Normal("threshold_time_free", 0.0, priors["threshold_free_sd"], dims="threshold_free")
-            et_free = pm.Normal("threshold_cure_free", 0.0, priors["threshold_free_sd"], dims="threshold_free")
+            th_free = et_free = None  # no zero-size variables (they break convergence summaries)
+            if coords["threshold_free"]:
+                th_free = pm.Normal("threshold_time_free", 0.0, priors["threshold_free_sd"], dims="threshold_free")
+                et_free = pm.Normal("threshold_cure_free", 0.0, priors["threshold_free_sd"], dims="threshold_free")
             # a covariate enters only when at least MIN_REPORTING arms report it: with fewer, its
             # coefficient is not identified and would only add prior noise (outputs then say so)
             cov, cc = priors["covariate_time_sd"], priors["covariate_cure_sd"]

@@ -60,7 +60,9 @@ class Profile:
             v = getattr(self, field)
             if v not in schema.terms(vocab):
                 raise ProfileError(f"unknown {field} {v!r} (valid: {', '.join(schema.terms(vocab))})")
-        valid_thr = list(THRESHOLD_LADDER) + [str(x) for x in posterior["posterior"]["threshold_free"].values]
+        post = posterior["posterior"]
+        free = [str(x) for x in post["threshold_free"].values] if "threshold_free" in post.coords else []
+        valid_thr = list(THRESHOLD_LADDER) + free
         if self.threshold not in valid_thr:
             raise ProfileError(f"unknown threshold {self.threshold!r} for this fit (valid: {', '.join(valid_thr)})")
         preps = schema.terms("androgen_preparation") + [UNKNOWN_PREPARATION]
