@@ -24,6 +24,8 @@ DATA      := data/schema.yaml data/studies.csv data/arms.csv data/outcomes.csv
 # Code that changes what a fit computes. Plotting and reporting code is not here, so editing a
 # figure never triggers a refit.
 MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.py \
+             src/trt_recovery/survival/families.py src/trt_recovery/survival/likelihood.py \
+             src/trt_recovery/survival/km.py \
              src/trt_recovery/harmonise.py src/trt_recovery/validate.py src/trt_recovery/schema.py \
              src/trt_recovery/config.py
 ANALYSES  := $(basename $(notdir $(wildcard analysis/*.yaml)))
@@ -32,7 +34,7 @@ NOTEBOOKS := $(wildcard notebooks/[0-9]*.py)
 EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS))
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
-.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench lab clean outputs
+.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench recovery lab clean outputs
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
@@ -87,6 +89,9 @@ test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
 
 bench: $(STAMP) ## Benchmark sampler backends on the real data
 	$(PY) -m trt_recovery.bench
+
+recovery: $(STAMP) ## Survival-model parameter recovery over 20 seeds (about 15 minutes)
+	$(PY) -m trt_recovery.survival.recovery_study --seeds 20
 
 lab: $(STAMP) ## Jupyter Lab with the project's kernel (notebooks open from their .py text form)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
