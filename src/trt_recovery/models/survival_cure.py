@@ -273,7 +273,7 @@ def harmonised_fraction(arms: pd.DataFrame) -> pd.Series:
     """Fraction azoospermic from the arm's counts (n_azoospermic / n), where the table has them."""
     if "n_azoospermic" not in arms or "arm_n" not in arms:
         return pd.Series(dtype=float)
-    f = arms["n_azoospermic"].astype(float) / arms["arm_n"].astype(float)
+    f = pd.to_numeric(arms["n_azoospermic"], errors="coerce") / pd.to_numeric(arms["arm_n"], errors="coerce")
     return f.dropna()
 
 
