@@ -34,7 +34,7 @@ NOTEBOOKS := $(wildcard notebooks/[0-9]*.py)
 EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS))
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
-.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench recovery lab clean outputs
+.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench recovery verify lab clean outputs
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
@@ -75,8 +75,11 @@ figures: $(STAMP) ## Rebuild figures and tables from cached posteriors (never re
 
 notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/notebooks
 
-$(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(STAMP)
+$(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(DATA) $(STAMP)
 	$(CLI) notebook $<
+
+verify: $(POSTERIORS) ## Refit if needed and compare headline numbers with analysis/reference (pass/fail table)
+	$(CLI) verify
 
 outputs: $(STAMP) ## List where every output is
 	$(CLI) outputs

@@ -65,13 +65,23 @@ def tiny_survival_posterior(tmp_path_factory):
     return path
 
 
-NOTEBOOK_POSTERIORS = {"01_success_rates": "tiny_posterior", "02_time_to_recovery": "tiny_survival_posterior"}
+#: posterior fixture each notebook runs on in the fast tier (None: the notebook needs no posterior)
+NOTEBOOK_POSTERIORS = {
+    "01_data_and_evidence": None,
+    "02_success_rates": "tiny_posterior",
+    "03_time_to_recovery": "tiny_survival_posterior",
+}
 
 
-@pytest.mark.parametrize("notebook", sorted(paths.NOTEBOOKS_DIR.glob("0[12]_*.py")), ids=lambda p: p.stem)
+def test_every_notebook_is_tested():
+    assert {p.stem for p in paths.NOTEBOOKS_DIR.glob("[0-9]*.py")} == set(NOTEBOOK_POSTERIORS)
+
+
+@pytest.mark.parametrize("notebook", sorted(paths.NOTEBOOKS_DIR.glob("[0-9]*.py")), ids=lambda p: p.stem)
 def test_notebook_executes_headless_on_small_fit(notebook, request, tmp_path):
-    posterior = request.getfixturevalue(NOTEBOOK_POSTERIORS[notebook.stem])
-    out = execute_notebook(notebook, parameters={"analysis": str(posterior)}, output=tmp_path / "out.ipynb")
+    fixture = NOTEBOOK_POSTERIORS[notebook.stem]
+    params = {"analysis": str(request.getfixturevalue(fixture))} if fixture else {}
+    out = execute_notebook(notebook, parameters=params, output=tmp_path / "out.ipynb")
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
@@ -117,3 +127,32 @@ def test_predict_text_and_json(fake_survival_posterior, capsys):
 def test_predict_rejects_bad_input_with_valid_values(fake_survival_posterior, capsys, args, message):
     assert cli.main(["predict", "--analysis", str(fake_survival_posterior), *args]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_verify_passes_on_reproduction_and_fails_on_a_changed_number(tiny_survival_posterior, tmp_path):
+    from trt_recovery import verify as V
+
+    ref = V.write_reference("nbsurv", posterior=tiny_survival_posterior, target=tmp_path / "ref.json")
+    table = V.verify("nbsurv", posterior=tiny_survival_posterior, reference=ref)
+    assert len(table) > 0 and (table["status"] == "pass").all()
+    data = json.loads(ref.read_text())
+    key = next(iter(data["values"]))
+    data["values"][key] += 0.5
+    ref.write_text(json.dumps(data))
+    table = V.verify("nbsurv", posterior=tiny_survival_posterior, reference=ref)
+    assert table.set_index("quantity").loc[key, "status"] == "FAIL"
+    data["data_hash"] = "0" * 64
+    ref.write_text(json.dumps(data))
+    assert "data changed" in V.verify("nbsurv", posterior=tiny_survival_posterior, reference=ref)["status"].iloc[-1]
+
+
+def test_committed_references_match_current_data():
+    import json as _json
+
+    from trt_recovery import verify as V
+    from trt_recovery.validate import load_dataset
+
+    refs = sorted(V.REFERENCE_DIR.glob("*.json"))
+    assert refs
+    for r in refs:
+        assert _json.loads(r.read_text())["data_hash"] == load_dataset().data_hash, f"{r.name} is stale"

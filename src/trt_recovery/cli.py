@@ -148,6 +148,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from trt_recovery import verify as V
+
+    names = args.analyses or sorted(p.stem for p in V.REFERENCE_DIR.glob("*.json"))
+    if args.write_reference:
+        for n in names:
+            print(f"wrote {_rel(V.write_reference(n))}")
+        return 0
+    table = pd.concat([V.verify(n) for n in names], ignore_index=True)
+    print(table.to_markdown(index=False))
+    failed = (table["status"] != "pass").sum()
+    print(f"\n{len(table) - failed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
 def cmd_outputs(args: argparse.Namespace) -> int:
     print("Outputs (all under analysis/results/, rebuilt by make):")
     for label, d in (
@@ -200,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for the new-study draws")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("verify", help="compare headline numbers with analysis/reference/*.json")
+    p.add_argument("analyses", nargs="*")
+    p.add_argument("--write-reference", action="store_true", help="rewrite the reference files (maintainers)")
+    p.set_defaults(func=cmd_verify)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)
     return parser
