@@ -30,6 +30,7 @@ def test_binomial_parameter_recovery_with_strict_gates(tmp_path):
 
 
 NOTEBOOK_ANALYSIS = {"02_success_rates": "success_rate", "03_time_to_recovery": "survival"}
+#: notebook 05 runs on every survival fit: `make all` executes it for real on the repository's fits
 
 
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOK_ANALYSIS))
