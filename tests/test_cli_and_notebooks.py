@@ -71,6 +71,7 @@ NOTEBOOK_POSTERIORS = {
     "02_success_rates": "tiny_posterior",
     "03_time_to_recovery": "tiny_survival_posterior",
     "05_checks_and_sensitivity": "tiny_survival_posterior",
+    "06_clinical_claims": "tiny_survival_posterior",
 }
 
 

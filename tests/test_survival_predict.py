@@ -118,3 +118,17 @@ def test_contrast_against_spontaneous_recovery():
     assert c["diff_recovered_by_t"]["median"] > 0 and c["p_better_than_none"] == 1.0
     assert c["median_time_ratio"]["median"] == pytest.approx(np.exp(-0.5), rel=1e-9)
     assert contrast_vs_none(dt, META, Profile(strategy="none"), 6.0)["diff_recovered_by_t"]["median"] == 0
+
+
+def test_claims_are_evaluated_or_declared_untestable():
+    from trt_recovery.survival.claims import evaluate_claims
+
+    dt = fake_posterior()
+    c = evaluate_claims(dt, META).set_index("claim")
+    assert len(c) == 5
+    assert c.loc["Longer TRT means slower recovery", "estimate"] == "not estimable"
+    assert np.isnan(c.loc["Enclomiphene preserves sperm output better than TRT", "posterior_probability"])
+    p = c.loc["hCG + SERM restores sperm in about 96% of men in about 4.6 months", "posterior_probability"]
+    # the fake posterior has pi = logit^-1(-2) = 0.12 in every draw, so P(ever >= 0.96) is 0
+    assert p == 0.0
+    assert "No direct evidence for strategy 'hcg'" in c.loc["hCG alone is slower than hCG combinations", "evidence"]
