@@ -21,7 +21,7 @@ from trt_recovery.survival.predict import (
 
 D = 400
 MU0, K, ETA0 = np.log(5.0), 1.5, -2.0
-META = {"model": "survival_cure_weibull", "used_rows": [{"strategy": "hcg_serm", "population": "trt"}]}
+META = {"model": "survival_cure_weibull", "used_rows": [{"strategy": "hcg_serm", "population": "trt", "study_id": "fake2020"}]}
 
 
 def fake_posterior(strategy_shift=-0.5, study_sd=0.4):
