@@ -25,6 +25,8 @@ import pandas as pd
 from trt_recovery import paths
 from trt_recovery.config import BACKENDS
 
+MAIN_ANALYSES = ("success_rate", "survival")
+
 
 def _compile_seconds(model, backend: str) -> float:
     import numpy as np
@@ -82,7 +84,7 @@ def run_one(analysis: str, backend: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trt_recovery.bench", description=__doc__)
-    parser.add_argument("analyses", nargs="*", help="analysis names (default: every analysis/*.yaml)")
+    parser.add_argument("analyses", nargs="*", help="analysis names (default: the two main analyses)")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(run_one(args.analyses[0], backends[0])))
         return 0
-    analyses = args.analyses or sorted(p.stem for p in paths.ANALYSIS_DIR.glob("*.yaml"))
+    analyses = args.analyses or list(MAIN_ANALYSES)
     rows = []
     for a in analyses:
         for b in backends:
