@@ -34,7 +34,7 @@ NOTEBOOKS := $(wildcard notebooks/[0-9]*.py)
 EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS))
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
-.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench recovery verify lab clean outputs
+.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench recovery verify loso lab clean outputs
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
@@ -77,6 +77,9 @@ notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/
 
 $(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(DATA) $(STAMP)
 	$(CLI) notebook $<
+
+loso: $(POSTERIORS) ## Leave-one-study-out refits of the two main analyses (influence tables; several minutes)
+	$(CLI) loso success_rate survival
 
 verify: $(POSTERIORS) ## Refit if needed and compare headline numbers with analysis/reference (pass/fail table)
 	$(CLI) verify

@@ -165,6 +165,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def cmd_loso(args: argparse.Namespace) -> int:
+    from trt_recovery import loso
+
+    status = 0
+    for name in args.analyses:
+        print(f"==> leave-one-study-out for '{name}'")
+        table, files = loso.run(name)
+        failed = sorted(set(table.loc[~table["checks_passed"], "dropped_study"]))
+        for p in files:
+            print(f"  {_rel(p)}")
+        biggest = table.dropna(subset=["shift"]).assign(a=lambda d: d["shift"].abs()).sort_values("a").tail(3)
+        for r in biggest.itertuples():
+            print(f"  largest shift: without {r.dropped_study}, {r.quantity} {r.full_median:.3g} -> {r.loso_median:.3g}")
+        if failed:
+            print(f"  REFITS FAILING CONVERGENCE CHECKS (numbers flagged in the table): {', '.join(failed)}")
+            status = 1
+    return status
+
+
 def cmd_outputs(args: argparse.Namespace) -> int:
     print("Outputs (all under analysis/results/, rebuilt by make):")
     for label, d in (
@@ -221,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyses", nargs="*")
     p.add_argument("--write-reference", action="store_true", help="rewrite the reference files (maintainers)")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("loso", help="leave-one-study-out refits of cached analyses (influence table)")
+    p.add_argument("analyses", nargs="+")
+    p.set_defaults(func=cmd_loso)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)
     return parser

@@ -1,0 +1,116 @@
+"""Leave-one-study-out influence analysis.
+
+For an analysis whose posterior is cached, every study that contributes a used row is dropped in
+turn and the analysis is refitted with the same config and seed. Each refit's headline numbers
+(the quantities :mod:`trt_recovery.verify` checks: pooled rates for the success model;
+P(recovered by 12 months), P(never) and median time for the survival model) are set beside the
+full-data numbers.
+
+A refit that fails its convergence checks is kept in the table with ``checks_passed = False`` and
+the failing check named; its numbers are shown but must not be read as results. A quantity that a
+refit cannot estimate (the dropped study was the only evidence for a strategy) is left empty and
+the table says why.
+
+``trt-recovery loso <analysis>`` (``make loso``) writes ``<analysis>_loso.{csv,md,tex}`` under
+``analysis/results/tables``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trt_recovery import paths, tables
+from trt_recovery.config import AnalysisConfig, load_config
+from trt_recovery.fitting import fit_analysis, load_posterior
+from trt_recovery.harmonise import harmonise
+from trt_recovery.validate import load_dataset
+from trt_recovery.verify import SUMMARISERS
+
+COLUMNS = [
+    "dropped_study", "quantity", "full_median", "loso_median", "loso_lower95", "loso_upper95",
+    "shift", "checks_passed", "checks", "note",
+]
+
+
+def _summaries(dt, meta) -> dict[str, np.ndarray]:
+    return SUMMARISERS[meta["model"]](dt, meta)
+
+
+def _interval(v: np.ndarray) -> tuple[float, float, float]:
+    lo, med, hi = np.quantile(v, [0.025, 0.5, 0.975])
+    return float(med), float(lo), float(hi)
+
+
+def contributing_studies(meta: dict[str, Any]) -> list[str]:
+    """Studies with at least one row used by the fit, in order of first appearance."""
+    return list(dict.fromkeys(r["study_id"] for r in meta["used_rows"]))
+
+
+def leave_one_study_out(
+    config: AnalysisConfig,
+    *,
+    outcomes: pd.DataFrame | None = None,
+    full: tuple[Any, dict[str, Any]] | None = None,
+    sampler_overrides: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Refit ``config`` once per contributing study, without that study.
+
+    Parameters
+    ----------
+    config : AnalysisConfig
+        The analysis to perturb.
+    outcomes : DataFrame, optional
+        Harmonised outcome table; by default built from the repository's ``data/``.
+    full : (DataTree, dict), optional
+        The full-data posterior and its metadata; by default the cached posterior of ``config``.
+    sampler_overrides : dict, optional
+        Passed to :func:`trt_recovery.fitting.fit_analysis` (e.g. fewer draws in tests).
+
+    Returns
+    -------
+    DataFrame
+        One row per (dropped study, headline quantity), columns :data:`COLUMNS`.
+    """
+    if outcomes is None:
+        outcomes = harmonise(load_dataset()).outcomes
+    dt, meta = full if full is not None else load_posterior(config.name)
+    full_draws = _summaries(dt, meta)
+    rows = []
+    for study in contributing_studies(meta):
+        kept = outcomes[outcomes["study_id"] != study].reset_index(drop=True)
+        res = fit_analysis(config, harmonised_outcomes=kept, save=False, raise_on_failure=False,
+                           sampler_overrides=sampler_overrides)
+        if study in set(res.model_data.used["study_id"]):  # pragma: no cover - guards the filter above
+            raise RuntimeError(f"study {study} still in the refit's data")
+        draws = _summaries(res.posterior, res.metadata)
+        checks = "; ".join(f"{c['check']} {c['value']:.4g} ({'pass' if c['passed'] else 'FAIL'})"
+                           for c in res.convergence.checks)
+        for q, full_v in full_draws.items():
+            fmed = float(np.median(full_v))
+            row = dict(dropped_study=study, quantity=q, full_median=fmed, checks_passed=res.convergence.passed,
+                       checks=checks, note="")
+            if q in draws:
+                med, lo, hi = _interval(draws[q])
+                row.update(loso_median=med, loso_lower95=lo, loso_upper95=hi, shift=med - fmed)
+            else:
+                row.update(loso_median=np.nan, loso_lower95=np.nan, loso_upper95=np.nan, shift=np.nan,
+                           note="not estimable without this study (no other data for this level)")
+            if not res.convergence.passed:
+                row["note"] = ("refit FAILED its convergence checks; numbers not usable. " + row["note"]).strip()
+            rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_table(name: str, table: pd.DataFrame, directory: Path | None = None) -> list[Path]:
+    """``<name>_loso`` as CSV, Markdown and LaTeX (via :func:`trt_recovery.tables.write_table`)."""
+    return tables.write_table(table, f"{name}_loso", directory)
+
+
+def run(name: str) -> tuple[pd.DataFrame, list[Path]]:
+    config = load_config(paths.ANALYSIS_DIR / f"{name}.yaml")
+    table = leave_one_study_out(config)
+    return table, write_table(name, table)
