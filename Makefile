@@ -78,8 +78,8 @@ notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/
 $(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(DATA) $(STAMP)
 	$(CLI) notebook $<
 
-loso: $(POSTERIORS) ## Leave-one-study-out refits of the two main analyses (influence tables; several minutes)
-	$(CLI) loso success_rate survival
+loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses (influence tables; several minutes)
+	$(CLI) loso success_rate survival concentration
 
 verify: $(POSTERIORS) ## Refit if needed and compare headline numbers with analysis/reference (pass/fail table)
 	$(CLI) verify

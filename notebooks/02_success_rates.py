@@ -15,11 +15,12 @@
 # # Recovery by the end of follow-up, by strategy
 #
 # **Question.** Of men who stop testosterone (or steroids), what share get sperm back by the end of
-# a study's follow-up, under each restart strategy?
+# a study's follow-up, under each restart strategy and in each population?
 #
 # This notebook only *shows* results: the posterior is fitted by `make fit`
 # (`trt-recovery fit success_rate`) and loaded here through the package. The model is
-# `binomial_success` (see its docstring: strategy effect, non-centred study random effect).
+# `binomial_success` (see its docstring: strategy and population effects, non-centred study
+# random effect).
 
 # %% tags=["parameters"]
 analysis = "success_rate"
@@ -49,9 +50,19 @@ fig = success.forest_plot(observed, pooled)
 display(fig)
 
 # %%
-cols = ["strategy_label", "studies", "men", "recovered", "pooled_rate_median", "pooled_rate_lower95",
+cols = ["strategy_label", "population_label", "studies", "men", "recovered", "pooled_rate_median", "pooled_rate_lower95",
         "pooled_rate_upper95", "prediction_lower95", "prediction_upper95"]
 display(pooled[cols].round(3))
+
+# %% [markdown]
+# ## Population shifts
+#
+# How much each population's recovery differs from the reference population (the first row, fixed
+# at 0), on the logit scale, for every strategy alike. A population seen with only one strategy
+# is hard to separate from that strategy, and its shift leans on the prior.
+
+# %%
+display(success.population_shift_table(posterior).round(3))
 
 # %% [markdown]
 # ## Rows not used, and why
@@ -67,14 +78,15 @@ display(pd.DataFrame(meta["exclusions"]))
 # The pooled rate is the posterior median (with a 95% credible interval) of the share recovered in an
 # *average* study using that strategy; the prediction interval is where a *new* study's rate would fall,
 # which is wider because studies differ. Arms use different recovery thresholds and follow-up times, so
-# these rates are not adjusted for either: the survival model answers "how fast". With one or two
-# studies per strategy the intervals are wide, and a strategy with a single study leans heavily on the
+# these rates are not adjusted for either: the survival model answers "how fast". Each row is one
+# strategy in one population (only combinations with data are shown). With one or two studies per
+# strategy the intervals are wide, and a strategy with a single study leans heavily on the
 # prior and on the between-study spread learnt from the others.
 
 # %%
 for r in pooled.itertuples():
     display(Markdown(
-        f"- **{r.strategy_label}**: {r.pooled_rate_median:.0%} (95% CrI {r.pooled_rate_lower95:.0%} to "
+        f"- **{r.strategy_label}, {r.population_label}**: {r.pooled_rate_median:.0%} (95% CrI {r.pooled_rate_lower95:.0%} to "
         f"{r.pooled_rate_upper95:.0%}) from {r.studies} study/studies and {r.men} men; a new study could see "
         f"{r.prediction_lower95:.0%} to {r.prediction_upper95:.0%}."
     ))

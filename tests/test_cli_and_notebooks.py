@@ -65,11 +65,26 @@ def tiny_survival_posterior(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def tiny_concentration_posterior(tmp_path_factory):
+    from test_concentration import simulate_arms
+
+    df, _ = simulate_arms(seed=1, n_arms=8)
+    cfg = parse_config({"name": "nbconc", "model": "lognormal_concentration",
+                        "sampler": {"seed": 3, "draws": 200, "tune": 200, "chains": 2},
+                        # a smoke-test fit: gates loosened and stated here
+                        "checks": {"rhat_max": 1.9, "ess_bulk_min": 1, "max_divergences": 1000}}, "nbconc.yaml")
+    path = tmp_path_factory.mktemp("nbc") / "nbconc.nc"
+    fit_analysis(cfg, harmonised_outcomes=df, path=path)
+    return path
+
+
 #: posterior fixture each notebook runs on in the fast tier (None: the notebook needs no posterior)
 NOTEBOOK_POSTERIORS = {
     "01_data_and_evidence": None,
     "02_success_rates": "tiny_posterior",
     "03_time_to_recovery": "tiny_survival_posterior",
+    "04_concentration": "tiny_concentration_posterior",
     "05_checks_and_sensitivity": "tiny_survival_posterior",
     "06_clinical_claims": "tiny_survival_posterior",
 }
@@ -157,7 +172,12 @@ def test_committed_references_match_current_data():
     from trt_recovery import verify as V
     from trt_recovery.validate import load_dataset
 
+    from PIL import Image
+
     refs = sorted(V.REFERENCE_DIR.glob("*.json"))
     assert refs
     for r in refs:
         assert _json.loads(r.read_text())["data_hash"] == load_dataset().data_hash, f"{r.name} is stale"
+    # the README's main figure is a committed reference output too
+    assert Image.open(V.README_FIGURE).text["data_hash"] == load_dataset().data_hash, "README figure is stale"
+    assert "analysis/reference/survival_curves.png" in (paths.ROOT / "README.md").read_text()

@@ -40,14 +40,14 @@ def test_each_study_dropped_once_with_every_quantity(setup):
     table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full)
     studies = sorted(outcomes["study_id"].unique())
     assert sorted(table["dropped_study"].unique()) == studies
-    quantities = {f"pooled_rate[{s}]" for s in ("hcg_serm", "none", "hcg_fsh")}
+    quantities = {f"pooled_rate[{s},trt]" for s in ("hcg_serm", "none", "hcg_fsh")}
     for _, g in table.groupby("dropped_study"):
         assert set(g["quantity"]) == quantities
-    full_fsh = float(np.median(full[0]["posterior"]["pooled_rate"].sel(strategy="hcg_fsh")))
-    assert np.allclose(table.loc[table["quantity"] == "pooled_rate[hcg_fsh]", "full_median"], full_fsh)
+    full_fsh = float(np.median(full[0]["posterior"]["cell_rate"].sel(strategy="hcg_fsh", population="trt")))
+    assert np.allclose(table.loc[table["quantity"] == "pooled_rate[hcg_fsh,trt]", "full_median"], full_fsh)
     # dropping the only hcg_fsh study leaves that strategy without data: empty, with the reason
     fsh_study = outcomes.loc[outcomes["arm_id"].str.startswith("synth2004"), "study_id"].iloc[0]
-    gone = table[(table["dropped_study"] == fsh_study) & (table["quantity"] == "pooled_rate[hcg_fsh]")].iloc[0]
+    gone = table[(table["dropped_study"] == fsh_study) & (table["quantity"] == "pooled_rate[hcg_fsh,trt]")].iloc[0]
     assert np.isnan(gone["loso_median"]) and "not estimable" in gone["note"]
     # dropping a 'none' study moves the pooled 'none' rate, and the interval brackets the median
     kept = table.dropna(subset=["loso_median"])
@@ -64,3 +64,31 @@ def test_failed_refits_are_flagged_not_hidden(setup, tmp_path):
     files = loso.write_table("tiny", table, tmp_path)
     assert [p.suffix for p in files] == [".csv", ".md", ".tex"]
     assert "FAILED" in files[1].read_text()
+
+
+def test_divergence_only_failure_is_retried_once_at_higher_target_accept(setup, monkeypatch):
+    """A refit failing only through divergences is rerun once at RETRY_TARGET_ACCEPT, and said so."""
+    from dataclasses import replace
+
+    outcomes, full = setup
+    calls = []
+    real = loso.fit_analysis
+
+    def fake(config, **kw):
+        calls.append((kw.get("sampler_overrides") or {}).get("target_accept"))
+        res = real(config, **kw)
+        if len(calls) == 1:  # the first refit 'diverges'
+            checks = [dict(c) for c in res.convergence.checks]
+            for c in checks:
+                if c["check"] == "divergences":
+                    c.update(value=3, passed=False)
+            res.convergence = replace(res.convergence, divergences=3, checks=checks)
+        return res
+
+    monkeypatch.setattr(loso, "fit_analysis", fake)
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full)
+    assert calls[:2] == [None, loso.RETRY_TARGET_ACCEPT]
+    first = table[table["dropped_study"] == table["dropped_study"].iloc[0]]
+    assert first["sampler_note"].str.contains("3 divergence\\(s\\) at target_accept 0.95; refitted once at 0.999").all()
+    assert first["checks_passed"].all()
+    assert (table[table["dropped_study"] != first["dropped_study"].iloc[0]]["sampler_note"] == "").all()

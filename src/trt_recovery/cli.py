@@ -157,6 +157,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.write_reference:
         for n in names:
             print(f"wrote {_rel(V.write_reference(n))}")
+            if n == "survival":
+                print(f"wrote {_rel(V.write_readme_figure(n))}")
         return 0
     table = pd.concat([V.verify(n) for n in names], ignore_index=True)
     print(table.to_markdown(index=False))
@@ -171,7 +173,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
     status = 0
     for name in args.analyses:
         print(f"==> leave-one-study-out for '{name}'")
-        table, files = loso.run(name)
+        table, files = loso.run(name, retry_target_accept=args.retry_target_accept or None)
         failed = sorted(set(table.loc[~table["checks_passed"], "dropped_study"]))
         for p in files:
             print(f"  {_rel(p)}")
@@ -242,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("loso", help="leave-one-study-out refits of cached analyses (influence table)")
     p.add_argument("analyses", nargs="+")
+    p.add_argument("--retry-target-accept", type=float, default=0.999,
+                   help="target_accept of the one retry of a refit that failed through divergences only (0: no retry)")
     p.set_defaults(func=cmd_loso)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)

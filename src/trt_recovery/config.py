@@ -17,6 +17,8 @@ Example (``analysis/success_rate.yaml``)::
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +192,14 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     for k, v in priors.items():
         if k not in defaults:
             raise _fail(source, f"priors.{k}", f"not a prior of model {model!r} (valid: {', '.join(sorted(defaults))})")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise _fail(source, f"priors.{k}", f"must be a number, got {v!r}")
+        if k.endswith("_loc"):
+            continue  # a location may be any number
+        if k in REGISTRY[model].zero_allowed_priors:
+            if v < 0:
+                raise _fail(source, f"priors.{k}", f"must be zero or positive, got {v!r}")
+        elif not v > 0:
             raise _fail(source, f"priors.{k}", f"must be a positive number, got {v!r}")
     merged = {**defaults, **{k: float(v) for k, v in priors.items()}}
 

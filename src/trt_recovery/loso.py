@@ -6,8 +6,10 @@ turn and the analysis is refitted with the same config and seed. Each refit's he
 P(recovered by 12 months), P(never) and median time for the survival model) are set beside the
 full-data numbers.
 
-A refit that fails its convergence checks is kept in the table with ``checks_passed = False`` and
-the failing check named; its numbers are shown but must not be read as results. A quantity that a
+A refit that fails its convergence checks only through divergences is run once more with a
+higher ``target_accept`` (default 0.999, a fixed rule rather than a search over settings; the
+seed stays the same) and the table's ``sampler_note`` says so. A refit that still fails is kept
+in the table with ``checks_passed = False`` and the failing check named; its numbers are shown but must not be read as results. A quantity that a
 refit cannot estimate (the dropped study was the only evidence for a strategy) is left empty and
 the table says why.
 
@@ -32,8 +34,10 @@ from trt_recovery.verify import SUMMARISERS
 
 COLUMNS = [
     "dropped_study", "quantity", "full_median", "loso_median", "loso_lower95", "loso_upper95",
-    "shift", "checks_passed", "checks", "note",
+    "shift", "checks_passed", "checks", "sampler_note", "note",
 ]
+#: target_accept of the one retry of a refit that failed through divergences only
+RETRY_TARGET_ACCEPT = 0.999
 
 
 def _summaries(dt, meta) -> dict[str, np.ndarray]:
@@ -56,6 +60,7 @@ def leave_one_study_out(
     outcomes: pd.DataFrame | None = None,
     full: tuple[Any, dict[str, Any]] | None = None,
     sampler_overrides: dict[str, Any] | None = None,
+    retry_target_accept: float | None = RETRY_TARGET_ACCEPT,
 ) -> pd.DataFrame:
     """Refit ``config`` once per contributing study, without that study.
 
@@ -69,6 +74,9 @@ def leave_one_study_out(
         The full-data posterior and its metadata; by default the cached posterior of ``config``.
     sampler_overrides : dict, optional
         Passed to :func:`trt_recovery.fitting.fit_analysis` (e.g. fewer draws in tests).
+    retry_target_accept : float or None
+        ``target_accept`` of the single retry of a refit whose only failed check is divergences
+        (None: no retry). Used only when higher than the config's own value.
 
     Returns
     -------
@@ -84,6 +92,15 @@ def leave_one_study_out(
         kept = outcomes[outcomes["study_id"] != study].reset_index(drop=True)
         res = fit_analysis(config, harmonised_outcomes=kept, save=False, raise_on_failure=False,
                            sampler_overrides=sampler_overrides)
+        sampler_note = ""
+        failed = [c["check"] for c in res.convergence.checks if not c["passed"]]
+        base_ta = {**({"target_accept": config.sampler.target_accept}), **(sampler_overrides or {})}["target_accept"]
+        if (failed and set(failed) <= {"divergences"} and retry_target_accept is not None
+                and retry_target_accept > base_ta):
+            sampler_note = (f"{res.convergence.divergences} divergence(s) at target_accept {base_ta}; "
+                            f"refitted once at {retry_target_accept}")
+            res = fit_analysis(config, harmonised_outcomes=kept, save=False, raise_on_failure=False,
+                               sampler_overrides={**(sampler_overrides or {}), "target_accept": retry_target_accept})
         if study in set(res.model_data.used["study_id"]):  # pragma: no cover - guards the filter above
             raise RuntimeError(f"study {study} still in the refit's data")
         draws = _summaries(res.posterior, res.metadata)
@@ -92,7 +109,7 @@ def leave_one_study_out(
         for q, full_v in full_draws.items():
             fmed = float(np.median(full_v))
             row = dict(dropped_study=study, quantity=q, full_median=fmed, checks_passed=res.convergence.passed,
-                       checks=checks, note="")
+                       checks=checks, sampler_note=sampler_note, note="")
             if q in draws:
                 med, lo, hi = _interval(draws[q])
                 row.update(loso_median=med, loso_lower95=lo, loso_upper95=hi, shift=med - fmed)
@@ -110,7 +127,7 @@ def write_table(name: str, table: pd.DataFrame, directory: Path | None = None) -
     return tables.write_table(table, f"{name}_loso", directory)
 
 
-def run(name: str) -> tuple[pd.DataFrame, list[Path]]:
+def run(name: str, retry_target_accept: float | None = RETRY_TARGET_ACCEPT) -> tuple[pd.DataFrame, list[Path]]:
     config = load_config(paths.ANALYSIS_DIR / f"{name}.yaml")
-    table = leave_one_study_out(config)
+    table = leave_one_study_out(config, retry_target_accept=retry_target_accept)
     return table, write_table(name, table)

@@ -33,8 +33,24 @@ def _report_success(name: str) -> list[Path]:
     pooled = success.pooled_table(dt, used)
     out = write_table(pooled, f"{name}_pooled")
     out += write_table(observed, f"{name}_observed")
+    out += write_table(success.population_shift_table(dt), f"{name}_population_shift")
     out += write_table(pd.DataFrame(meta["exclusions"]), f"{name}_exclusions")
     out += save_figure(success.forest_plot(observed, pooled), f"{name}_forest")
+    return out
+
+
+def _report_concentration(name: str) -> list[Path]:
+    from trt_recovery import concentration as C
+
+    dt, meta = load_posterior(name)
+    used = pd.DataFrame(meta["used_rows"])
+    observed = C.observed_table(used)
+    pooled = C.pooled_table(dt, used)
+    out = write_table(pooled, f"{name}_pooled", float_format="{:.3g}")
+    out += write_table(observed, f"{name}_observed", float_format="{:.3g}")
+    out += write_table(C.spread_table(dt), f"{name}_spread", float_format="{:.3g}")
+    out += write_table(pd.DataFrame(meta["exclusions"]), f"{name}_exclusions")
+    out += save_figure(C.forest_plot(observed, pooled), f"{name}_forest")
     return out
 
 
@@ -64,6 +80,7 @@ def _report_survival(name: str) -> list[Path]:
 
 REPORTERS: dict[str, Callable[[str], list[Path]]] = {
     "binomial_success": _report_success,
+    "lognormal_concentration": _report_concentration,
     **{f"survival_cure_{f}": _report_survival for f in ("weibull", "lognormal", "loglogistic")},
 }
 

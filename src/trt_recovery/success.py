@@ -8,7 +8,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from trt_recovery.labels import OKABE_ITO, strategy_label
+from trt_recovery.labels import OKABE_ITO, population_label, strategy_label
 
 CI_PROB = 0.95
 
@@ -24,6 +24,7 @@ def observed_rates(used: pd.DataFrame) -> pd.DataFrame:
                 "arm_id": r.arm_id,
                 "study_id": r.study_id,
                 "strategy": r.strategy,
+                "population": r.population,
                 "threshold": r.threshold,
                 "time_months": r.time_months,
                 "n": n,
@@ -42,52 +43,63 @@ def _interval(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
-    """Per strategy: evidence counts, pooled rate (average study) and prediction interval (new study).
-
-    Posterior medians with 95% equal-tailed intervals.
-    """
+    """Per strategy x population cell with data: evidence counts, pooled rate (average study) and
+    95% prediction interval (new study). Posterior medians with 95% equal-tailed intervals."""
     post = posterior["posterior"].to_dataset()
-    strategies = [str(s) for s in post["strategy"].values]
-    med, lo, hi = _interval(post["pooled_rate"])
-    pmed, plo, phi = _interval(post["predicted_rate"])
     rows = []
-    for i, s in enumerate(strategies):
-        sub = used[used["strategy"] == s]
+    for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
+        med, lo, hi = _interval(post["cell_rate"].sel(strategy=s, population=p))
+        _, plo, phi = _interval(post["cell_predicted_rate"].sel(strategy=s, population=p))
         rows.append(
             {
                 "strategy": s,
                 "strategy_label": strategy_label(s),
+                "population": p,
+                "population_label": population_label(p),
                 "studies": sub["study_id"].nunique(),
                 "arms": len(sub),
                 "men": int(sub["n"].sum()),
                 "recovered": int(sub["events"].sum()),
-                "pooled_rate_median": float(med[i]),
-                "pooled_rate_lower95": float(lo[i]),
-                "pooled_rate_upper95": float(hi[i]),
-                "prediction_lower95": float(plo[i]),
-                "prediction_upper95": float(phi[i]),
+                "pooled_rate_median": float(med),
+                "pooled_rate_lower95": float(lo),
+                "pooled_rate_upper95": float(hi),
+                "prediction_lower95": float(plo),
+                "prediction_upper95": float(phi),
             }
         )
     return pd.DataFrame(rows)
 
 
+def population_shift_table(posterior: xr.DataTree) -> pd.DataFrame:
+    """Population effects on the logit scale relative to the reference population (first)."""
+    post = posterior["posterior"].to_dataset()
+    shift = post["population_shift"]
+    rows = []
+    for p in shift["population"].values:
+        med, lo, hi = _interval(shift.sel(population=p))
+        rows.append({"population": str(p), "population_label": population_label(str(p)),
+                     "logit_shift_median": float(med), "lower95": float(lo), "upper95": float(hi)})
+    return pd.DataFrame(rows)
+
+
 def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
     """Forest plot: observed arm rates (exact 95% CI), pooled rate (95% CrI) and prediction interval."""
-    strategies = list(pooled["strategy"])
-    colours = {s: OKABE_ITO[i % len(OKABE_ITO)] for i, s in enumerate(strategies)}
+    cells = list(zip(pooled["strategy"], pooled["population"], strict=True))
+    colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
     rows: list[tuple[str, str, dict]] = []
-    for s in strategies:
-        for r in observed[observed["strategy"] == s].itertuples():
+    for s, p in cells:
+        for r in observed[(observed["strategy"] == s) & (observed["population"] == p)].itertuples():
             t = f"{r.time_months:g} mo" if not pd.isna(r.time_months) else "end of follow-up"
-            rows.append(("arm", f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {t})", r._asdict()))
-        rows.append(("pooled", f"{strategy_label(s)}: pooled", pooled[pooled["strategy"] == s].iloc[0].to_dict()))
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+            rows.append(("arm", f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {t})", {**r._asdict(), "cell": (s, p)}))
+        pr = pooled[(pooled["strategy"] == s) & (pooled["population"] == p)].iloc[0].to_dict()
+        rows.append(("pooled", f"pooled: {strategy_label(s)}\n{population_label(p)}", {**pr, "cell": (s, p)}))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4))
     for y, (kind, label, r) in enumerate(reversed(rows)):
         if kind == "arm":
-            c = colours[r["strategy"]]
+            c = colours[r["cell"]]
             ax.errorbar(r["rate"], y, xerr=[[r["rate"] - r["lower"]], [r["upper"] - r["rate"]]], fmt="s", color=c, ms=5, capsize=3)
         else:
-            c = colours[r["strategy"]]
+            c = colours[r["cell"]]
             ax.plot([r["prediction_lower95"], r["prediction_upper95"]], [y, y], color=c, lw=1, ls=":", label=None)
             m, lo, hi = r["pooled_rate_median"], r["pooled_rate_lower95"], r["pooled_rate_upper95"]
             ax.fill([lo, m, hi, m], [y, y + 0.3, y, y - 0.3], color=c, alpha=0.85)

@@ -28,10 +28,18 @@ FLOOR = 0.005
 
 def _summaries_success(dt, meta) -> dict[str, np.ndarray]:
     post = dt["posterior"]
-    out = {}
-    for s in post["strategy"].values:
-        out[f"pooled_rate[{s}]"] = post["pooled_rate"].sel(strategy=s).values.ravel()
-    return out
+    cells = sorted({(r["strategy"], r["population"]) for r in meta["used_rows"]})
+    return {f"pooled_rate[{s},{p}]": post["cell_rate"].sel(strategy=s, population=p).values.ravel() for s, p in cells}
+
+
+def _summaries_concentration(dt, meta) -> dict[str, np.ndarray]:
+    post = dt["posterior"]
+    used = meta["used_rows"]
+    cells = sorted({(r["strategy"], r["population"]) for r in used})
+    return {
+        f"log_median_conc[{s},{p}]": np.log(post["median_concentration"].sel(strategy=s, population=p).values.ravel())
+        for s, p in cells
+    }
 
 
 def _summaries_survival(dt, meta) -> dict[str, np.ndarray]:
@@ -48,7 +56,8 @@ def _summaries_survival(dt, meta) -> dict[str, np.ndarray]:
     return out
 
 
-SUMMARISERS = {"binomial_success": _summaries_success, **{f"survival_cure_{f}": _summaries_survival
+SUMMARISERS = {"binomial_success": _summaries_success, "lognormal_concentration": _summaries_concentration,
+               **{f"survival_cure_{f}": _summaries_survival
                                                          for f in ("weibull", "lognormal", "loglogistic")}}
 
 
@@ -63,6 +72,27 @@ def headline(name_or_path: str | Path) -> pd.DataFrame:
 
 def reference_path(name: str) -> Path:
     return REFERENCE_DIR / f"{name}.json"
+
+
+#: The README's main figure: a small committed copy, rewritten with the references (its PNG text
+#: chunk records the data hash, and a test keeps it in step with the data like the JSON files).
+README_FIGURE = REFERENCE_DIR / "survival_curves.png"
+
+
+def write_readme_figure(posterior: str | Path = "survival", target: Path | None = None) -> Path:
+    """Render the main recovery-curve figure for the README, stamped with its data hash."""
+    import matplotlib.pyplot as plt
+
+    from trt_recovery.survival.report import curves_figure
+
+    dt, meta = load_posterior(posterior)
+    fig = curves_figure(dt, meta)
+    out = target or README_FIGURE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90, metadata={"data_hash": meta["data_hash"], "analysis": meta["analysis"],
+                                       "git_commit": meta["git_commit"]})
+    plt.close(fig)
+    return out
 
 
 def write_reference(name: str, posterior: str | Path | None = None, target: Path | None = None) -> Path:

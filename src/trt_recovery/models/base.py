@@ -34,6 +34,8 @@ class ModelSpec:
     prepare: Callable[..., ModelData]
     build: Callable[[ModelData, dict[str, float]], pm.Model]
     summary_vars: tuple[str, ...]
+    #: prior scales that may be set to 0 (the model then drops that level of variation)
+    zero_allowed_priors: tuple[str, ...] = ()
 
 
 EXCLUSION_COLUMNS = ["outcome_id", "arm_id", "study_id", "reason"]

@@ -1,29 +1,36 @@
 r"""Hierarchical binomial model of recovery by the end of follow-up.
 
-For arm :math:`j` of study :math:`s(j)` with strategy :math:`k(j)`, :math:`r_j` of :math:`n_j`
-men reached the arm's recovery threshold by the end of its follow-up:
+For arm :math:`j` of study :math:`s(j)` with strategy :math:`k(j)` in population :math:`p(j)`,
+:math:`r_j` of :math:`n_j` men reached the arm's recovery threshold by the end of its follow-up:
 
 .. math::
 
-    r_j &\sim \operatorname{Binomial}(n_j, p_j) \\
-    \operatorname{logit} p_j &= \mu_{k(j)} + \sigma_{\text{study}}\, z_{s(j)} \\
+    r_j &\sim \operatorname{Binomial}(n_j, \pi_j) \\
+    \operatorname{logit} \pi_j &= \mu_{k(j)} + \gamma_{p(j)} + \sigma_{\text{study}}\, z_{s(j)},
+        \qquad \gamma_{\text{ref}} = 0 \\
     \mu_k &\sim \operatorname{Normal}(0, \tau_\mu), \quad
+    \gamma_p \sim \operatorname{Normal}(0, \tau_\gamma), \quad
     \sigma_{\text{study}} \sim \operatorname{HalfNormal}(\tau_\sigma), \quad
     z_s \sim \operatorname{Normal}(0, 1)
 
-(non-centred study effect, shared by the arms of a study). Reported quantities:
+(non-centred study effect, shared by the arms of a study). The reference population is ``trt``
+when the data have it (else the first in alphabetical order); :math:`\gamma_p` shifts every
+strategy alike in population :math:`p`. Reported quantities:
 
-* ``pooled_rate[k] = logit^{-1}(mu_k)``: recovery in an average study with strategy k;
-* ``predicted_rate[k] = logit^{-1}(mu_k + sigma_study * z_new)``, :math:`z_{new} \sim N(0, 1)`:
-  recovery in a new study (its spread is the prediction interval).
+* ``cell_rate[k, p] = logit^{-1}(mu_k + gamma_p)``: recovery in an average study with strategy k
+  in population p; ``pooled_rate[k]`` is the same in the reference population;
+* ``cell_predicted_rate[k, p] = logit^{-1}(mu_k + gamma_p + sigma_study * z_new)``,
+  :math:`z_{new} \sim N(0, 1)`: recovery in a new study (its spread is the prediction
+  interval); ``predicted_rate[k]`` is the same in the reference population.
 
 One row per arm enters the likelihood: the recovery count (or a percentage with a reported
 denominator, turned into a count in :mod:`trt_recovery.harmonise`) at the latest follow-up time;
 when an arm reports several thresholds the most lenient one is used. Every other row is reported
 as excluded with its reason. Thresholds and follow-up times differ between arms and this model
 does not adjust for them: the survival model does. Priors (``strategy_logit_sd`` = :math:`\tau_\mu`,
-``study_sd_scale`` = :math:`\tau_\sigma`) are weakly informative on the logit scale: a 95% prior
-range for a strategy's rate of about 5% to 95%.
+``population_logit_sd`` = :math:`\tau_\gamma`, ``study_sd_scale`` = :math:`\tau_\sigma`) are
+weakly informative on the logit scale: a 95% prior range for a strategy's rate of about 5% to 95%,
+and a population shift of up to about 2 on the logit scale.
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 
 from trt_recovery.models import register
 from trt_recovery.models.base import ModelData, ModelSpec, exclusion_frame, resolve_overlaps, select_rows
 
 NAME = "binomial_success"
-DEFAULT_PRIORS = {"strategy_logit_sd": 1.5, "study_sd_scale": 1.0}
+DEFAULT_PRIORS = {"strategy_logit_sd": 1.5, "population_logit_sd": 1.0, "study_sd_scale": 1.0}
+REFERENCE_POPULATION = "trt"
 COUNT_OUTCOMES = ("recovered_count", "cumulative_proportion", "km_point")
 #: Most lenient first: when an arm reports several thresholds, the first one present is used.
 THRESHOLD_ORDER = ("any", "1", "3", "5", "tmc5", "10", "15", "20", "normal_who", "baseline")
@@ -70,10 +79,15 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
             }
         )
     used = chosen.drop(columns=["_thr", "_time"]).reset_index(drop=True)
+    pops = sorted(used["population"].unique().tolist())
+    if REFERENCE_POPULATION in pops:
+        pops = [REFERENCE_POPULATION] + [p for p in pops if p != REFERENCE_POPULATION]
     coords = {
         "arm": used["arm_id"].tolist(),
         "study": sorted(used["study_id"].unique().tolist()),
         "strategy": sorted(used["strategy"].unique().tolist()),
+        "population": pops,
+        "population_nonref": pops[1:],
     }
     return ModelData(used=used, exclusions=exclusion_frame(excluded), coords=coords)
 
@@ -85,28 +99,39 @@ def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
     strategy_idx = pd.Categorical(used["strategy"], categories=data.coords["strategy"]).codes
     if len(used) == 0:
         raise ValueError("binomial_success: no arm has a usable recovery count")
-    with pm.Model(coords=data.coords) as model:
+    pop_idx = pd.Categorical(used["population"], categories=data.coords["population"]).codes
+    coords = {k: v for k, v in data.coords.items() if k != "population_nonref" or v}
+    with pm.Model(coords=coords) as model:
         n = pm.Data("n_men", used["n"].astype(int).to_numpy(), dims="arm")
         mu = pm.Normal("strategy_logit", 0.0, priors["strategy_logit_sd"], dims="strategy")
+        if data.coords["population_nonref"]:
+            g = pm.Normal("population_logit", 0.0, priors["population_logit_sd"], dims="population_nonref")
+            gamma = pt.concatenate([pt.zeros(1), g])
+        else:
+            gamma = pt.zeros(1)
+        pm.Deterministic("population_shift", gamma, dims="population")
         sigma = pm.HalfNormal("study_sd", priors["study_sd_scale"])
         z = pm.Normal("study_z", 0.0, 1.0, dims="study")
         pm.Deterministic("study_effect", sigma * z, dims="study")
-        logit_p = mu[strategy_idx] + sigma * z[study_idx]
+        logit_p = mu[strategy_idx] + gamma[pop_idx] + sigma * z[study_idx]
         pm.Deterministic("arm_rate", pm.math.invlogit(logit_p), dims="arm")
         pm.Binomial("n_recovered", n=n, logit_p=logit_p, observed=used["events"].astype(int).to_numpy(), dims="arm")
+        cell = mu[:, None] + gamma[None, :]
         pm.Deterministic("pooled_rate", pm.math.invlogit(mu), dims="strategy")
+        pm.Deterministic("cell_rate", pm.math.invlogit(cell), dims=("strategy", "population"))
         z_new = pm.Normal("new_study_z", 0.0, 1.0)
         pm.Deterministic("predicted_rate", pm.math.invlogit(mu + sigma * z_new), dims="strategy")
+        pm.Deterministic("cell_predicted_rate", pm.math.invlogit(cell + sigma * z_new), dims=("strategy", "population"))
     return model
 
 
 SPEC = register(
     ModelSpec(
         name=NAME,
-        description="Hierarchical binomial model of recovery by end of follow-up (strategy effect, study random effect)",
+        description="Hierarchical binomial model of recovery by end of follow-up (strategy and population effects, study random effect)",
         default_priors=DEFAULT_PRIORS,
         prepare=prepare,
         build=build,
-        summary_vars=("strategy_logit", "study_sd", "pooled_rate", "predicted_rate"),
+        summary_vars=("strategy_logit", "study_sd", "cell_rate", "cell_predicted_rate"),
     )
 )

@@ -1,0 +1,149 @@
+"""Results of the concentration analysis: what each arm reported, pooled estimates, a figure.
+
+The model (:mod:`trt_recovery.models.lognormal_concentration`) works with each arm's summary in
+its own format; this module only presents them. Pooled numbers are posterior medians with 95%
+equal-tailed intervals, for every strategy x population cell that has at least one arm.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from trt_recovery.labels import OKABE_ITO, population_label, strategy_label
+
+CI_PROB = 0.95
+_Q = [0.5, (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2]
+
+
+def observed_table(used: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm: the reported summary and, where it allows, a 95% interval for it.
+
+    The interval is the reported one when there is one (IQR and range are shown as reported,
+    they are not confidence intervals) or mean +/- 1.96 SD/sqrt(n) for a mean with an SD.
+    """
+    rows = []
+    for r in used.itertuples():
+        lo = hi = np.nan
+        spread = ""
+        if r.statistic == "mean" and not pd.isna(r.sd):
+            half = stats.norm.ppf(0.975) * r.sd / math.sqrt(r.size)
+            lo, hi, spread = max(r.value - half, 0.0), r.value + half, "95% CI of the mean (from SD)"
+        elif not pd.isna(r.q1):
+            lo, hi, spread = r.q1, r.q3, "IQR"
+        elif not pd.isna(r.min):
+            lo, hi, spread = r.min, r.max, "range"
+        rows.append(
+            {
+                "arm_id": r.arm_id,
+                "study_id": r.study_id,
+                "population": r.population,
+                "strategy": r.strategy,
+                "time_months": r.time_months,
+                "n": int(r.size),
+                "statistic": r.statistic,
+                "value": r.value,
+                "spread": spread,
+                "lower": lo,
+                "upper": hi,
+                "dispersion_used": r.dispersion_used,
+                "source_location": r.source_location,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _q(da: xr.DataArray) -> np.ndarray:
+    return da.quantile(_Q, dim=("chain", "draw")).values
+
+
+def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy x population cell with data: evidence, median and mean concentration
+    (average study) and the 95% prediction interval of a new study's median (million/mL)."""
+    post = posterior["posterior"].to_dataset()
+    rows = []
+    for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
+        sel = {"strategy": s, "population": p}
+        med = _q(post["median_concentration"].sel(sel))
+        mean = _q(post["mean_concentration"].sel(sel))
+        pred = _q(post["predicted_median"].sel(sel))
+        rows.append(
+            {
+                "strategy": s,
+                "strategy_label": strategy_label(s),
+                "population": p,
+                "population_label": population_label(p),
+                "studies": sub["study_id"].nunique(),
+                "arms": len(sub),
+                "men": int(sub["size"].sum()),
+                "median_conc": med[0],
+                "median_conc_lower95": med[1],
+                "median_conc_upper95": med[2],
+                "mean_conc": mean[0],
+                "mean_conc_lower95": mean[1],
+                "mean_conc_upper95": mean[2],
+                "new_study_median_lower95": pred[1],
+                "new_study_median_upper95": pred[2],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def spread_table(posterior: xr.DataTree) -> pd.DataFrame:
+    """Between-study SD of log medians and the typical within-arm log-SD, with 95% intervals."""
+    post = posterior["posterior"].to_dataset()
+    rows = []
+    for name, da, meaning in [
+        ("study_sd", post["study_sd"], "between-study SD of log median concentration"),
+        ("within_arm_log_sd", np.exp(post["log_sigma_mean"]), "typical SD of log concentration between men of one arm"),
+    ]:
+        q = _q(da)
+        rows.append({"quantity": name, "meaning": meaning, "median": q[0], "lower95": q[1], "upper95": q[2]})
+    return pd.DataFrame(rows)
+
+
+def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Observed arm summaries (circles: means, squares: medians) and pooled medians (diamonds)."""
+    cells = list(zip(pooled["strategy"], pooled["population"], strict=True))
+    colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
+    rows: list[tuple[str, str, dict]] = []
+    for s, p in cells:
+        for r in observed[(observed["strategy"] == s) & (observed["population"] == p)].itertuples():
+            t = f"{r.time_months:g} mo" if not pd.isna(r.time_months) else "end of follow-up"
+            rows.append(("arm", f"{r.study_id}  {r.statistic} {r.value:g}, n={r.n} ({t})", {**r._asdict(), "cell": (s, p)}))
+        pr = pooled[(pooled["strategy"] == s) & (pooled["population"] == p)].iloc[0].to_dict()
+        rows.append(("pooled", f"pooled median: {strategy_label(s)}\n{population_label(p)}", {**pr, "cell": (s, p)}))
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.6))
+    for y, (kind, _, r) in enumerate(reversed(rows)):
+        c = colours[r["cell"]]
+        if kind == "arm":
+            marker = "o" if r["statistic"] == "mean" else "s"
+            ax.plot(r["value"], y, marker, color=c, ms=6)
+            if not pd.isna(r["lower"]) and r["lower"] > 0:
+                ax.plot([r["lower"], r["upper"]], [y, y], color=c, lw=1.2)
+        else:
+            ax.plot([r["new_study_median_lower95"], r["new_study_median_upper95"]], [y, y], color=c, lw=1, ls=":")
+            m, lo, hi = r["median_conc"], r["median_conc_lower95"], r["median_conc_upper95"]
+            ax.fill([lo, m, hi, m], [y, y + 0.3, y, y - 0.3], color=c, alpha=0.85)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)])
+    for ref in (1, 5, 15):
+        ax.axvline(ref, color="0.85", lw=0.8, zorder=0)
+    ax.set_xlabel("Sperm concentration (million/mL, log scale)")
+    ax.set_title(title or "Sperm concentration reached after stopping")
+    fig.text(
+        0.01,
+        0.005,
+        "Circles: reported means; squares: reported medians (lines: 95% CI of a mean, IQR or range as reported). "
+        "Diamonds: pooled median, 95% CrI (average study); dotted: 95% prediction interval (new study). "
+        "Grey lines: 1, 5 and 15 million/mL.",
+        fontsize=6.5,
+        wrap=True,
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
