@@ -29,7 +29,8 @@ def test_binomial_parameter_recovery_with_strict_gates(tmp_path):
         assert lo < p < hi, f"{s}: {p} outside ({lo:.3f}, {hi:.3f})"
 
 
-NOTEBOOK_ANALYSIS = {"02_success_rates": "success_rate", "03_time_to_recovery": "survival"}
+NOTEBOOK_ANALYSIS = {"02_success_rates": "success_rate", "03_time_to_recovery": "survival",
+                     "04_concentration": "concentration"}
 #: notebook 05 runs on every survival fit: `make all` executes it for real on the repository's fits
 
 
