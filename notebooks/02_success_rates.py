@@ -31,14 +31,11 @@ from IPython.display import Markdown, display
 
 from trt_recovery import success
 from trt_recovery.fitting import load_posterior
+from trt_recovery.report import fit_summary
 
 posterior, meta = load_posterior(analysis)
 used = pd.DataFrame(meta["used_rows"])
-conv = meta["convergence"]
-print(
-    f"seed {meta['seed']}, backend {meta['sampler']['backend']}, data hash {meta['data_hash'][:12]}, "
-    f"R-hat max {conv['rhat_max']:.3f}, min bulk ESS {conv['ess_bulk_min']:.0f}, divergences {conv['divergences']}"
-)
+print(fit_summary(meta))
 
 # %% [markdown]
 # ## Observed arms and pooled estimates

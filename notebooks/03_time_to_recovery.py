@@ -31,16 +31,12 @@ import xarray as xr
 from IPython.display import Markdown, display
 
 from trt_recovery.fitting import load_posterior
+from trt_recovery.report import fit_summary
 from trt_recovery.survival import predict as P
 from trt_recovery.survival import report as S
 
 posterior, meta = load_posterior(analysis)
-conv = meta["convergence"]
-print(
-    f"model {meta['model']}, seed {meta['seed']}, backend {meta['sampler']['backend']}, data hash {meta['data_hash'][:12]}; "
-    f"R-hat max {conv['rhat_max']:.3f}, min bulk ESS {conv['ess_bulk_min']:.0f}, divergences {conv['divergences']}; "
-    f"{len(meta['used_rows'])} outcome rows used, {len(meta['exclusions'])} excluded"
-)
+print(fit_summary(meta))
 
 # %% [markdown]
 # ## Recovery curves by strategy (testosterone therapy, any sperm)

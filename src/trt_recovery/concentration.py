@@ -15,7 +15,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from trt_recovery.labels import OKABE_ITO, population_label, strategy_label
+from trt_recovery.forest import cell_rows, follow_up
+from trt_recovery.labels import population_label, strategy_label
 
 CI_PROB = 0.95
 _Q = [0.5, (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2]
@@ -109,15 +110,10 @@ def spread_table(posterior: xr.DataTree) -> pd.DataFrame:
 
 def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
     """Observed arm summaries (circles: means, squares: medians) and pooled medians (diamonds)."""
-    cells = list(zip(pooled["strategy"], pooled["population"], strict=True))
-    colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
-    rows: list[tuple[str, str, dict]] = []
-    for s, p in cells:
-        for r in observed[(observed["strategy"] == s) & (observed["population"] == p)].itertuples():
-            t = f"{r.time_months:g} mo" if not pd.isna(r.time_months) else "end of follow-up"
-            rows.append(("arm", f"{r.study_id}  {r.statistic} {r.value:g}, n={r.n} ({t})", {**r._asdict(), "cell": (s, p)}))
-        pr = pooled[(pooled["strategy"] == s) & (pooled["population"] == p)].iloc[0].to_dict()
-        rows.append(("pooled", f"pooled median: {strategy_label(s)}\n{population_label(p)}", {**pr, "cell": (s, p)}))
+    rows, colours = cell_rows(
+        observed, pooled,
+        lambda r: f"{r.study_id}  {r.statistic} {r.value:g}, n={r.n} ({follow_up(r.time_months)})", "pooled median",
+    )
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.6))
     for y, (kind, _, r) in enumerate(reversed(rows)):
         c = colours[r["cell"]]

@@ -13,6 +13,18 @@ from trt_recovery.fitting import load_posterior
 from trt_recovery.tables import write_table
 
 
+def fit_summary(meta: dict) -> str:
+    """One line a notebook prints under its title: what was fitted, how, and whether it converged."""
+    conv = meta["convergence"]
+    return (
+        f"model {meta['model']}, seed {meta['seed']}, backend {meta['sampler']['backend']}, "
+        f"data hash {meta['data_hash'][:12]}; R-hat max {conv['rhat_max']:.3f}, min bulk ESS "
+        f"{conv['ess_bulk_min']:.0f}, divergences {conv['divergences']} "
+        f"({'checks passed' if conv['passed'] else 'CHECKS FAILED'}); "
+        f"{len(meta['used_rows'])} rows used, {len(meta['exclusions'])} excluded"
+    )
+
+
 def save_figure(fig, stem: str, directory: Path | None = None) -> list[Path]:
     """Save a figure as PDF and PNG named ``stem``."""
     import matplotlib.pyplot as plt

@@ -8,7 +8,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from trt_recovery.labels import OKABE_ITO, population_label, strategy_label
+from trt_recovery.forest import cell_rows, follow_up
+from trt_recovery.labels import population_label, strategy_label
 
 CI_PROB = 0.95
 
@@ -84,15 +85,9 @@ def population_shift_table(posterior: xr.DataTree) -> pd.DataFrame:
 
 def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
     """Forest plot: observed arm rates (exact 95% CI), pooled rate (95% CrI) and prediction interval."""
-    cells = list(zip(pooled["strategy"], pooled["population"], strict=True))
-    colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
-    rows: list[tuple[str, str, dict]] = []
-    for s, p in cells:
-        for r in observed[(observed["strategy"] == s) & (observed["population"] == p)].itertuples():
-            t = f"{r.time_months:g} mo" if not pd.isna(r.time_months) else "end of follow-up"
-            rows.append(("arm", f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {t})", {**r._asdict(), "cell": (s, p)}))
-        pr = pooled[(pooled["strategy"] == s) & (pooled["population"] == p)].iloc[0].to_dict()
-        rows.append(("pooled", f"pooled: {strategy_label(s)}\n{population_label(p)}", {**pr, "cell": (s, p)}))
+    rows, colours = cell_rows(
+        observed, pooled, lambda r: f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {follow_up(r.time_months)})", "pooled"
+    )
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4))
     for y, (kind, label, r) in enumerate(reversed(rows)):
         if kind == "arm":
@@ -107,7 +102,7 @@ def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -
     ax.set_xlim(0, 1)
     ax.set_xlabel("Proportion of men recovered by end of follow-up")
     ax.axvline(0.5, color="0.85", lw=0.8, zorder=0)
-    ax.set_title(title or "Recovery by end of follow-up: observed arms and pooled estimates")
+    ax.set_title(title or "Recovery by the end of follow-up")
     fig.text(
         0.01,
         0.005,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 
 
 @dataclass
@@ -91,3 +92,59 @@ def resolve_overlaps(usable: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
             }
         )
     return usable[~drop].copy(), excluded
+
+
+#: Population whose effect is fixed at 0 in models with a population term (when the data have it).
+REFERENCE_POPULATION = "trt"
+
+
+def arm_coords(used: pd.DataFrame) -> dict[str, list[str]]:
+    """Coordinates of a one-row-per-arm model: arms, studies, strategies and populations.
+
+    ``population`` starts with the reference population (``trt`` when present, else the first
+    in alphabetical order); ``population_nonref`` holds the others (the ones with an effect).
+    """
+    pops = sorted(used["population"].unique().tolist())
+    if REFERENCE_POPULATION in pops:
+        pops = [REFERENCE_POPULATION] + [p for p in pops if p != REFERENCE_POPULATION]
+    return {
+        "arm": used["arm_id"].tolist(),
+        "study": sorted(used["study_id"].unique().tolist()),
+        "strategy": sorted(used["strategy"].unique().tolist()),
+        "population": pops,
+        "population_nonref": pops[1:],
+    }
+
+
+def pymc_coords(coords: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``coords`` without an empty ``population_nonref`` (a single population has no effect)."""
+    return {k: v for k, v in coords.items() if k != "population_nonref" or v}
+
+
+def one_row_per_arm(cand: pd.DataFrame, by: list[str], ascending: list[bool], why: str) -> tuple[pd.DataFrame, list[dict]]:
+    """Keep the first row of each arm after sorting by ``by``; every other row is excluded with
+    the reason 'arm already contributes <outcome_id> (<why>)'."""
+    cand = cand.sort_values(["arm_id", *by], ascending=[True, *ascending])
+    chosen = cand.groupby("arm_id", sort=True).head(1)
+    kept = chosen.set_index("arm_id")["outcome_id"]
+    excluded = [
+        {"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id,
+         "reason": f"arm already contributes {kept[r.arm_id]} ({why})"}
+        for r in cand.drop(chosen.index).itertuples()
+    ]
+    return chosen, excluded
+
+
+def population_shift(name: str, prior_sd: float, coords: dict[str, list[str]]):
+    """Population effects with the reference fixed at 0, inside a model context.
+
+    Adds ``name ~ Normal(0, prior_sd)`` over ``population_nonref`` (when there is more than one
+    population) and the Deterministic ``population_shift`` over ``population``; returns the
+    latter as a tensor indexed like ``coords["population"]``.
+    """
+    if coords["population_nonref"]:
+        effect = pm.Normal(name, 0.0, prior_sd, dims="population_nonref")
+        shift = pt.concatenate([pt.zeros(1), effect])
+    else:
+        shift = pt.zeros(1)
+    return pm.Deterministic("population_shift", shift, dims="population")

@@ -38,14 +38,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor.tensor as pt
 
 from trt_recovery.models import register
-from trt_recovery.models.base import ModelData, ModelSpec, exclusion_frame, resolve_overlaps, select_rows
+from trt_recovery.models.base import (
+    ModelData,
+    ModelSpec,
+    arm_coords,
+    exclusion_frame,
+    one_row_per_arm,
+    population_shift,
+    pymc_coords,
+    resolve_overlaps,
+    select_rows,
+)
 
 NAME = "binomial_success"
 DEFAULT_PRIORS = {"strategy_logit_sd": 1.5, "population_logit_sd": 1.0, "study_sd_scale": 1.0}
-REFERENCE_POPULATION = "trt"
 COUNT_OUTCOMES = ("recovered_count", "cumulative_proportion", "km_point")
 #: Most lenient first: when an arm reports several thresholds, the first one present is used.
 THRESHOLD_ORDER = ("any", "1", "3", "5", "tmc5", "10", "15", "20", "normal_who", "baseline")
@@ -66,29 +74,10 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
     excluded += overlap
     cand["_thr"] = cand["threshold"].map({t: i for i, t in enumerate(THRESHOLD_ORDER)})
     cand["_time"] = cand["time_months"].fillna(np.inf)  # unspecified time = end of follow-up
-    cand = cand.sort_values(["arm_id", "_thr", "_time"], ascending=[True, True, False])
-    chosen = cand.groupby("arm_id", sort=True).head(1)
-    for _, r in cand.drop(chosen.index).iterrows():
-        c = chosen.loc[chosen["arm_id"] == r.arm_id].iloc[0]
-        excluded.append(
-            {
-                "outcome_id": r.outcome_id,
-                "arm_id": r.arm_id,
-                "study_id": r.study_id,
-                "reason": f"arm already contributes {c.outcome_id} (more lenient threshold or later time)",
-            }
-        )
+    chosen, dropped = one_row_per_arm(cand, ["_thr", "_time"], [True, False], "more lenient threshold or later time")
+    excluded += dropped
     used = chosen.drop(columns=["_thr", "_time"]).reset_index(drop=True)
-    pops = sorted(used["population"].unique().tolist())
-    if REFERENCE_POPULATION in pops:
-        pops = [REFERENCE_POPULATION] + [p for p in pops if p != REFERENCE_POPULATION]
-    coords = {
-        "arm": used["arm_id"].tolist(),
-        "study": sorted(used["study_id"].unique().tolist()),
-        "strategy": sorted(used["strategy"].unique().tolist()),
-        "population": pops,
-        "population_nonref": pops[1:],
-    }
+    coords = arm_coords(used)
     return ModelData(used=used, exclusions=exclusion_frame(excluded), coords=coords)
 
 
@@ -100,16 +89,10 @@ def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
     if len(used) == 0:
         raise ValueError("binomial_success: no arm has a usable recovery count")
     pop_idx = pd.Categorical(used["population"], categories=data.coords["population"]).codes
-    coords = {k: v for k, v in data.coords.items() if k != "population_nonref" or v}
-    with pm.Model(coords=coords) as model:
+    with pm.Model(coords=pymc_coords(data.coords)) as model:
         n = pm.Data("n_men", used["n"].astype(int).to_numpy(), dims="arm")
         mu = pm.Normal("strategy_logit", 0.0, priors["strategy_logit_sd"], dims="strategy")
-        if data.coords["population_nonref"]:
-            g = pm.Normal("population_logit", 0.0, priors["population_logit_sd"], dims="population_nonref")
-            gamma = pt.concatenate([pt.zeros(1), g])
-        else:
-            gamma = pt.zeros(1)
-        pm.Deterministic("population_shift", gamma, dims="population")
+        gamma = population_shift("population_logit", priors["population_logit_sd"], data.coords)
         sigma = pm.HalfNormal("study_sd", priors["study_sd_scale"])
         z = pm.Normal("study_z", 0.0, 1.0, dims="study")
         pm.Deterministic("study_effect", sigma * z, dims="study")

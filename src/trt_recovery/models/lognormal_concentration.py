@@ -84,7 +84,17 @@ import pytensor.tensor as pt
 from scipy import stats
 
 from trt_recovery.models import register
-from trt_recovery.models.base import ModelData, ModelSpec, exclusion_frame, resolve_overlaps, select_rows
+from trt_recovery.models.base import (
+    ModelData,
+    ModelSpec,
+    arm_coords,
+    exclusion_frame,
+    one_row_per_arm,
+    population_shift,
+    pymc_coords,
+    resolve_overlaps,
+    select_rows,
+)
 from trt_recovery.survival.families import _is_tensor
 
 NAME = "lognormal_concentration"
@@ -98,7 +108,6 @@ DEFAULT_PRIORS = {
     "log_sigma_between_scale": 0.3,
 }
 CONCENTRATION_UNIT = "million/mL"
-REFERENCE_POPULATION = "trt"
 Z25, Z75 = stats.norm.ppf(0.25), stats.norm.ppf(0.75)
 _P = np.array([0.25, 0.5, 0.75])
 _Z = stats.norm.ppf(_P)
@@ -244,34 +253,14 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
         excluded.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id, "reason": reasons[i]})
     cand, overlap = resolve_overlaps(df[reasons.isna()] if len(df) else df)
     excluded += overlap
-    cand = cand.assign(_time=cand["time_months"].fillna(np.inf)).sort_values(
-        ["arm_id", "_time", "outcome_id"], ascending=[True, False, True]
-    )
-    chosen = cand.groupby("arm_id", sort=True).head(1)
-    for _, r in cand.drop(chosen.index).iterrows():
-        c = chosen.loc[chosen["arm_id"] == r.arm_id].iloc[0]
-        excluded.append(
-            {
-                "outcome_id": r.outcome_id,
-                "arm_id": r.arm_id,
-                "study_id": r.study_id,
-                "reason": f"arm already contributes {c.outcome_id} (a later time)",
-            }
-        )
+    cand = cand.assign(_time=cand["time_months"].fillna(np.inf))  # no time = end of follow-up
+    chosen, dropped = one_row_per_arm(cand, ["_time", "outcome_id"], [False, True], "a later time")
+    excluded += dropped
     used = chosen.drop(columns=["_time"]).reset_index(drop=True)
     used["size"] = used["n"].fillna(used["arm_n"]).astype(int)
     disp = pd.DataFrame([_dispersion(r, s) for (_, r), s in zip(used.iterrows(), used["size"], strict=True)])
     used = pd.concat([used, disp], axis=1) if len(used) else used.assign(**{c: [] for c in disp.columns})
-    pops = sorted(used["population"].unique().tolist())
-    if REFERENCE_POPULATION in pops:
-        pops = [REFERENCE_POPULATION] + [p for p in pops if p != REFERENCE_POPULATION]
-    coords = {
-        "arm": used["arm_id"].tolist(),
-        "study": sorted(used["study_id"].unique().tolist()),
-        "strategy": sorted(used["strategy"].unique().tolist()),
-        "population": pops,
-        "population_nonref": pops[1:],
-    }
+    coords = arm_coords(used)
     terms = {
         "conc_mean": used[used["statistic"] == "mean"],
         "conc_median": used[used["statistic"] == "median"],
@@ -285,19 +274,13 @@ def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
     if len(used) == 0:
         raise ValueError("lognormal_concentration: no arm has a usable concentration summary")
     c = data.coords
-    coords = {k: v for k, v in c.items() if k != "population_nonref" or v}
     arm_index = {a: i for i, a in enumerate(c["arm"])}
     study_idx = pd.Categorical(used["study_id"], categories=c["study"]).codes
     strategy_idx = pd.Categorical(used["strategy"], categories=c["strategy"]).codes
     pop_idx = pd.Categorical(used["population"], categories=c["population"]).codes
-    with pm.Model(coords=coords) as model:
+    with pm.Model(coords=pymc_coords(c)) as model:
         alpha = pm.Normal("strategy_log_median", priors["strategy_loc"], priors["strategy_sd"], dims="strategy")
-        if c["population_nonref"]:
-            d = pm.Normal("population_effect", 0.0, priors["population_sd"], dims="population_nonref")
-            delta = pt.concatenate([pt.zeros(1), d])
-        else:
-            delta = pt.zeros(1)
-        pm.Deterministic("population_shift", delta, dims="population")
+        delta = population_shift("population_effect", priors["population_sd"], c)
         tau = pm.HalfNormal("study_sd", priors["study_sd_scale"])
         z = pm.Normal("study_z", 0.0, 1.0, dims="study")
         lam = pm.Normal("log_sigma_mean", priors["log_sigma_loc"], priors["log_sigma_sd"])

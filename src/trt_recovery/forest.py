@@ -1,0 +1,34 @@
+"""Rows and colours of the forest plots (observed arms grouped under their pooled cell)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from trt_recovery.labels import OKABE_ITO, population_label, strategy_label
+
+Row = tuple[str, str, dict[str, Any]]
+
+
+def cell_rows(observed: pd.DataFrame, pooled: pd.DataFrame, arm_label: Callable[[Any], str],
+              pooled_prefix: str) -> tuple[list[Row], dict[tuple[str, str], str]]:
+    """For each strategy x population cell of ``pooled``: its observed arms, then the pooled row.
+
+    Returns the rows as ``(kind, label, values)`` with kind ``"arm"`` or ``"pooled"`` (``values``
+    carries ``cell``), top to bottom, and one Okabe-Ito colour per cell.
+    """
+    cells = list(zip(pooled["strategy"], pooled["population"], strict=True))
+    colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
+    rows: list[Row] = []
+    for s, p in cells:
+        for r in observed[(observed["strategy"] == s) & (observed["population"] == p)].itertuples():
+            rows.append(("arm", arm_label(r), {**r._asdict(), "cell": (s, p)}))
+        pr = pooled[(pooled["strategy"] == s) & (pooled["population"] == p)].iloc[0].to_dict()
+        rows.append(("pooled", f"{pooled_prefix}: {strategy_label(s)}\n{population_label(p)}", {**pr, "cell": (s, p)}))
+    return rows, colours
+
+
+def follow_up(time_months: float) -> str:
+    return f"{time_months:g} mo" if not pd.isna(time_months) else "end of follow-up"
