@@ -15,8 +15,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from trt_recovery.forest import cell_rows, follow_up
-from trt_recovery.labels import population_label, strategy_label
+from trt_recovery.forest import cell_evidence, cell_rows, follow_up
 
 CI_PROB = 0.95
 _Q = [0.5, (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2]
@@ -75,13 +74,7 @@ def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
         pred = _q(post["predicted_median"].sel(sel))
         rows.append(
             {
-                "strategy": s,
-                "strategy_label": strategy_label(s),
-                "population": p,
-                "population_label": population_label(p),
-                "studies": sub["study_id"].nunique(),
-                "arms": len(sub),
-                "men": int(sub["size"].sum()),
+                **cell_evidence(s, p, sub, "size"),
                 "median_conc": med[0],
                 "median_conc_lower95": med[1],
                 "median_conc_upper95": med[2],

@@ -30,5 +30,18 @@ def cell_rows(observed: pd.DataFrame, pooled: pd.DataFrame, arm_label: Callable[
     return rows, colours
 
 
+def cell_evidence(strategy: str, population: str, arms: pd.DataFrame, men_column: str) -> dict[str, Any]:
+    """Leading columns of a pooled table row: the cell, its labels, and its studies, arms and men."""
+    return {
+        "strategy": strategy,
+        "strategy_label": strategy_label(strategy),
+        "population": population,
+        "population_label": population_label(population),
+        "studies": arms["study_id"].nunique(),
+        "arms": len(arms),
+        "men": int(arms[men_column].sum()),
+    }
+
+
 def follow_up(time_months: float) -> str:
     return f"{time_months:g} mo" if not pd.isna(time_months) else "end of follow-up"

@@ -8,8 +8,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from trt_recovery.forest import cell_rows, follow_up
-from trt_recovery.labels import population_label, strategy_label
+from trt_recovery.forest import cell_evidence, cell_rows, follow_up
+from trt_recovery.labels import population_label
 
 CI_PROB = 0.95
 
@@ -53,13 +53,7 @@ def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
         _, plo, phi = _interval(post["cell_predicted_rate"].sel(strategy=s, population=p))
         rows.append(
             {
-                "strategy": s,
-                "strategy_label": strategy_label(s),
-                "population": p,
-                "population_label": population_label(p),
-                "studies": sub["study_id"].nunique(),
-                "arms": len(sub),
-                "men": int(sub["n"].sum()),
+                **cell_evidence(s, p, sub, "n"),
                 "recovered": int(sub["events"].sum()),
                 "pooled_rate_median": float(med),
                 "pooled_rate_lower95": float(lo),

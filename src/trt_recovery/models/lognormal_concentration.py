@@ -95,7 +95,7 @@ from trt_recovery.models.base import (
     resolve_overlaps,
     select_rows,
 )
-from trt_recovery.survival.families import _is_tensor
+from trt_recovery.survival.likelihood import _lib
 
 NAME = "lognormal_concentration"
 DEFAULT_PRIORS = {
@@ -108,7 +108,6 @@ DEFAULT_PRIORS = {
     "log_sigma_between_scale": 0.3,
 }
 CONCENTRATION_UNIT = "million/mL"
-Z25, Z75 = stats.norm.ppf(0.25), stats.norm.ppf(0.75)
 _P = np.array([0.25, 0.5, 0.75])
 _Z = stats.norm.ppf(_P)
 _PHI = stats.norm.pdf(_Z)
@@ -119,10 +118,6 @@ QUANTILE_COV = np.array(
 _QUANTILE_PREC = np.linalg.inv(QUANTILE_COV)
 _QUANTILE_LOGDET = float(np.linalg.slogdet(QUANTILE_COV)[1])
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _lib(*xs):
-    return pt if _is_tensor(*xs) else np
 
 
 def lognormal_moments(mu, sigma):
