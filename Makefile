@@ -23,9 +23,9 @@ PYTHON ?= $(shell for p in python3.12 python3.13 \
 DATA      := data/schema.yaml data/studies.csv data/arms.csv data/outcomes.csv
 # Code that changes what a fit computes. Plotting and reporting code is not here, so editing a
 # figure never triggers a refit.
-MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.py \
+MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.py src/trt_recovery/posterior.py \
              src/trt_recovery/survival/families.py src/trt_recovery/survival/likelihood.py \
-             src/trt_recovery/survival/km.py \
+             src/trt_recovery/survival/km.py src/trt_recovery/survival/design.py \
              src/trt_recovery/harmonise.py src/trt_recovery/validate.py src/trt_recovery/schema.py \
              src/trt_recovery/config.py
 ANALYSES  := $(basename $(notdir $(wildcard analysis/*.yaml)))
@@ -34,7 +34,7 @@ NOTEBOOKS := $(wildcard notebooks/[0-9]*.py)
 EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS))
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
-.PHONY: help all env validate data dictionary fit figures notebooks test test-slow bench recovery verify loso lab clean outputs
+.PHONY: help all env validate data dictionary fit figures notebooks test test-fast test-slow bench recovery verify loso lab clean outputs priors
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
@@ -84,11 +84,17 @@ loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses (influenc
 verify: $(POSTERIORS) ## Refit if needed and compare headline numbers with analysis/reference (pass/fail table)
 	$(CLI) verify
 
+priors: $(STAMP) ## List every model's prior parameters, defaults and meanings
+	$(CLI) priors
+
 outputs: $(STAMP) ## List where every output is
 	$(CLI) outputs
 
-test: $(STAMP) ## Fast test tier (no long MCMC)
+test: $(STAMP) ## Default tier (no NUTS) plus the small sampling tier: what CI runs
 	$(BIN)/pytest -m "not slow" -q
+
+test-fast: $(STAMP) ## Default tier only (mocked samplers and hand-built posteriors; no NUTS)
+	$(BIN)/pytest -m "not slow and not sampling" -q
 
 test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
 	$(BIN)/pytest -m slow -q

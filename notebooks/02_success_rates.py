@@ -26,23 +26,20 @@
 analysis = "success_rate"
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from trt_recovery import success
-from trt_recovery.fitting import load_posterior
-from trt_recovery.report import fit_summary
+from trt_recovery.posterior import load_fit
 
-posterior, meta = load_posterior(analysis)
-used = pd.DataFrame(meta["used_rows"])
-print(fit_summary(meta))
+fit = load_fit(analysis)
+print(fit.summary_line())
 
 # %% [markdown]
 # ## Observed arms and pooled estimates
 
 # %%
-observed = success.observed_rates(used)
-pooled = success.pooled_table(posterior, used)
+observed = success.observed_rates(fit.used)
+pooled = success.pooled_table(fit)
 fig = success.forest_plot(observed, pooled)
 display(fig)
 
@@ -59,7 +56,7 @@ display(pooled[cols].round(3))
 # is hard to separate from that strategy, and its shift leans on the prior.
 
 # %%
-display(success.population_shift_table(posterior).round(3))
+display(success.population_shift_table(fit).round(3))
 
 # %% [markdown]
 # ## Rows not used, and why
@@ -67,7 +64,7 @@ display(success.population_shift_table(posterior).round(3))
 # Every extracted outcome that did not enter this model is listed with its reason.
 
 # %%
-display(pd.DataFrame(meta["exclusions"]))
+display(fit.exclusions)
 
 # %% [markdown]
 # ## What the numbers mean

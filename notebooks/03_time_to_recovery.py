@@ -26,50 +26,43 @@
 analysis = "survival"
 
 # %%
-import pandas as pd
-import xarray as xr
 from IPython.display import Markdown, display
 
-from trt_recovery.fitting import load_posterior
-from trt_recovery.report import fit_summary
-from trt_recovery.survival import predict as P
+from trt_recovery.posterior import load_fit
 from trt_recovery.survival import report as S
 
-posterior, meta = load_posterior(analysis)
-print(fit_summary(meta))
+fit = load_fit(analysis)
+print(fit.summary_line())
 
 # %% [markdown]
 # ## Recovery curves by strategy (testosterone therapy, any sperm)
 
 # %%
-display(S.curves_figure(posterior, meta))
+display(S.curves_figure(fit))
 
 # %% [markdown]
 # ## Median time to recovery and P(recovered by 12 months), per strategy
 #
-# Strategies marked `direct_evidence = False` have no arm in this fit: their numbers are the prior
-# plus structure borrowed from other strategies, not evidence about them.
+# Strategies marked `direct_evidence = False` have no arm of this population in this fit: their
+# numbers are the prior plus structure borrowed from other strategies and populations, not
+# evidence about them. `studies`, `men` and `rows` count what the fit used for each strategy in
+# this population.
 
 # %%
-table = S.main_table(posterior, meta)
+table = S.main_table(fit)
 display(table.round(3))
 
 # %% [markdown]
 # ## Contrasts against spontaneous recovery (12 months)
 
 # %%
-rows = []
-for s in S.strategies_with_evidence(meta):
-    if s != "none":
-        c = P.contrast_vs_none(posterior, meta, P.Profile(strategy=s), 12.0)
-        rows.append({"strategy": s, **c["diff_recovered_by_t"], "p_better_than_none": c["p_better_than_none"]})
-display(pd.DataFrame(rows).round(3))
+display(S.contrasts_table(fit).round(3))
 
 # %% [markdown]
 # ## Does the model reproduce what each study reported? (posterior predictive check)
 
 # %%
-ppc = S.ppc_table(posterior, meta)
+ppc = S.ppc_table(fit)
 display(S.ppc_figure(ppc))
 display(ppc.round(3))
 
@@ -77,15 +70,13 @@ display(ppc.round(3))
 # ## What the priors alone imply (prior predictive check)
 
 # %%
-prior = xr.DataTree.from_dict({"posterior": posterior["prior"].to_dataset()})
-display(S.prior_predictive_figure(prior, meta))
+display(S.prior_predictive_figure(fit))
 
 # %% [markdown]
 # ## Rows the model could not use, and why
 
 # %%
-exclusions = pd.DataFrame(meta["exclusions"], columns=["outcome_id", "arm_id", "study_id", "reason"])
-display(exclusions.groupby("reason").size().rename("rows").to_frame())
+display(fit.exclusions.groupby("reason").size().rename("rows").to_frame())
 
 # %% [markdown]
 # ## In plain words

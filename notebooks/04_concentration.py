@@ -29,16 +29,13 @@
 analysis = "concentration"
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from trt_recovery import concentration
-from trt_recovery.fitting import load_posterior
-from trt_recovery.report import fit_summary
+from trt_recovery.posterior import load_fit
 
-posterior, meta = load_posterior(analysis)
-used = pd.DataFrame(meta["used_rows"])
-print(fit_summary(meta))
+fit = load_fit(analysis)
+print(fit.summary_line())
 
 # %% [markdown]
 # ## What each arm reported
@@ -46,14 +43,14 @@ print(fit_summary(meta))
 # `dispersion_used` says how the reported spread entered the model (or why it did not).
 
 # %%
-observed = concentration.observed_table(used)
+observed = concentration.observed_table(fit.used)
 display(observed)
 
 # %% [markdown]
 # ## Pooled medians by strategy and population
 
 # %%
-pooled = concentration.pooled_table(posterior, used)
+pooled = concentration.pooled_table(fit)
 display(concentration.forest_plot(observed, pooled))
 cols = ["strategy_label", "population_label", "studies", "men", "median_conc", "median_conc_lower95",
         "median_conc_upper95", "mean_conc", "new_study_median_lower95", "new_study_median_upper95"]
@@ -63,7 +60,7 @@ display(pooled[cols].round(2))
 # ## Spread between studies and between men
 
 # %%
-display(concentration.spread_table(posterior).round(3))
+display(concentration.spread_table(fit).round(3))
 
 # %% [markdown]
 # ## Rows not used, and why
@@ -72,9 +69,9 @@ display(concentration.spread_table(posterior).round(3))
 # outcome kinds; concentrations kept during co-treatment are left out by the analysis' selection).
 
 # %%
-excl = pd.DataFrame(meta["exclusions"], columns=["outcome_id", "arm_id", "study_id", "reason"])
+excl = fit.exclusions
 display(excl[~excl["reason"].str.contains("is not a concentration")])
-print(f"{len(excl)} rows excluded in all; {len(used)} arms used.")
+print(f"{len(excl)} rows excluded in all; {len(fit.used)} arms used.")
 
 # %% [markdown]
 # ## What the numbers mean

@@ -26,12 +26,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from trt_recovery.fitting import load_posterior
+from trt_recovery.posterior import load_fit
 from trt_recovery.survival import predict as P
 from trt_recovery.survival.claims import evaluate_claims
 
-posterior, meta = load_posterior(analysis)
-claims = evaluate_claims(posterior, meta)
+fit = load_fit(analysis)
+claims = evaluate_claims(fit)
 display(claims)
 
 # %% [markdown]
@@ -39,10 +39,11 @@ display(claims)
 
 # %%
 t = np.linspace(0.1, 24, 60)
-draws = P.recovered_by(posterior, meta, P.Profile(strategy="hcg_serm"), t)
+draws = P.Predictions(fit, [P.Profile(strategy="hcg_serm")]).recovered_by(t).isel(profile=0)
+q = draws.quantile([0.025, 0.5, 0.975], dim=("chain", "draw")).values
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.plot(t, np.median(draws, 0), color="#0072B2", label="hCG + SERM, average study")
-ax.fill_between(t, np.quantile(draws, 0.025, 0), np.quantile(draws, 0.975, 0), color="#0072B2", alpha=0.2)
+ax.plot(t, q[1], color="#0072B2", label="hCG + SERM, average study")
+ax.fill_between(t, q[0], q[2], color="#0072B2", alpha=0.2)
 ax.plot([4.6], [0.96], "x", color="#D55E00", ms=10, mew=2, label="claim: 96% by 4.6 months")
 ax.set_xlabel("Months since stopping testosterone / starting hCG + SERM")
 ax.set_ylabel("P(recovered by t), any sperm")

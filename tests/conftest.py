@@ -1,15 +1,39 @@
-"""Shared fixtures: a stable copy of the three-study slice, a CSV-mutation helper, synthetic data."""
+"""Shared fixtures. Tiers (pytest markers):
+
+* default: no NUTS. Fits are made with a mocked sampler (prior draws, :func:`helpers.mock_sample`)
+  or hand-built posteriors; PyTensor compiles in ``FAST_COMPILE`` mode (these tests run tiny graphs).
+* ``sampling``: a few small real NUTS fits (part of ``make test``).
+* ``slow``: full-length parameter recovery and real notebook runs (``make test-slow``).
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
+import helpers
+
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "slow" in item.keywords and "sampling" in item.keywords:
+            raise pytest.UsageError(f"{item.nodeid}: mark a test 'slow' or 'sampling', not both")
+
+
+@pytest.fixture(autouse=True)
+def _fast_compile_without_nuts(request):
+    """Default-tier tests compile small graphs many times: FAST_COMPILE is much quicker there."""
+    if request.node.get_closest_marker("sampling") or request.node.get_closest_marker("slow"):
+        yield
+        return
+    import pytensor
+
+    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+        yield
 
 
 @pytest.fixture
@@ -20,46 +44,70 @@ def data_dir(tmp_path: Path) -> Path:
     return d
 
 
-def read(d: Path, table: str) -> pd.DataFrame:
-    return pd.read_csv(d / f"{table}.csv", dtype=str, keep_default_na=False)
+@pytest.fixture
+def mocked_sampler(monkeypatch):
+    """fit_analysis draws from the prior instead of running NUTS."""
+    from trt_recovery import fitting
+
+    monkeypatch.setattr(fitting, "sample", helpers.mock_sample)
 
 
-def write(d: Path, table: str, df: pd.DataFrame) -> None:
-    df.to_csv(d / f"{table}.csv", index=False)
+def _mock_fit(tmp_path_factory, name, model, table, **cfg):
+    import pytensor
+
+    from trt_recovery import fitting
+
+    with pytest.MonkeyPatch.context() as mp, pytensor.config.change_flags(mode="FAST_COMPILE"):
+        mp.setattr(fitting, "sample", helpers.mock_sample)
+        path = tmp_path_factory.mktemp(name) / f"{name}.nc"
+        return fitting.fit_analysis(helpers.mock_config(name, model, **cfg), harmonised_outcomes=table, path=path,
+                                    prior_draws=200)
 
 
-def synthetic_tables(directory: Path, arms: list[dict], seed: int) -> None:
-    """Write a valid dataset: one study per arm, each with a recovered r of n.
+@pytest.fixture(scope="session")
+def simulated_survival_table():
+    from trt_recovery.survival.simulate import simulate_studies
 
-    ``arms`` items: ``strategy``, ``n`` and ``p`` (true recovery probability); events are drawn
-    binomially with ``seed``.
-    """
-    rng = np.random.default_rng(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    studies, arm_rows, outcomes = [], [], []
-    for i, a in enumerate(arms):
-        sid = f"synth{2000 + i}"
-        studies.append(
-            dict(study_id=sid, first_author="Synth", year=2000 + i, title=f"Synthetic study {i}", journal="None",
-                 pmid=str(10000000 + i), doi="", design="case_series", population="trt", country="", duplicate_of="",
-                 source_read="abstract", url="", notes="")
-        )
-        aid = f"{sid}_all"
-        arm_rows.append(
-            dict(arm_id=aid, study_id=sid, arm_label="all", parent_arm_id="", strategy=a["strategy"], serm_agent="",
-                 agents_doses="", n=a["n"], androgen_preparation="", androgen_dose="", androgen_duration_value="",
-                 androgen_duration_stat="", androgen_duration_unit="", age_value="", age_stat="",
-                 baseline_sperm_status="", n_azoospermic="", n_severe_oligozoospermic="", time_zero="",
-                 source_ref=f"pmid:{10000000 + i}", source_location="abstract", notes="")
-        )
-        r = int(rng.binomial(a["n"], a["p"]))
-        outcomes.append(
-            dict(outcome_id=f"{aid}_1", arm_id=aid, outcome="recovered_count", threshold="any", time=12,
-                 time_unit="months", time_stat="fixed", n=a["n"], events=r, value="", value_unit="", statistic="",
-                 over="", dispersion_type="", dispersion_value="", lower="", upper="",
-                 source_ref=f"pmid:{10000000 + i}", source_location="abstract", confidence="primary",
-                 confidence_note="", notes="")
-        )
-    pd.DataFrame(studies).to_csv(directory / "studies.csv", index=False)
-    pd.DataFrame(arm_rows).to_csv(directory / "arms.csv", index=False)
-    pd.DataFrame(outcomes).to_csv(directory / "outcomes.csv", index=False)
+    df, truth = simulate_studies(14, seed=5)
+    return df
+
+
+@pytest.fixture(scope="session")
+def mock_survival_fit(tmp_path_factory, simulated_survival_table):
+    """A survival fit of simulated studies (strategies none, hcg_serm, hcg_fsh; trt and
+    contraception) whose 'posterior' is prior draws: for plumbing, never for numbers."""
+    return _mock_fit(tmp_path_factory, "mocksurv", "survival_cure_weibull", simulated_survival_table)
+
+
+@pytest.fixture(scope="session")
+def mock_success_fit(tmp_path_factory):
+    from trt_recovery.harmonise import harmonise
+    from trt_recovery.validate import load_dataset
+
+    d = tmp_path_factory.mktemp("succ") / "data"
+    helpers.synthetic_tables(d, [{"strategy": "hcg_serm", "n": 80, "p": 0.8}, {"strategy": "none", "n": 60, "p": 0.5},
+                                 {"strategy": "none", "n": 40, "p": 0.6}], seed=2)
+    return _mock_fit(tmp_path_factory, "mocksucc", "binomial_success", harmonise(load_dataset(d)).outcomes)
+
+
+@pytest.fixture(scope="session")
+def mock_concentration_fit(tmp_path_factory):
+    table, _ = helpers.simulate_concentration_arms(seed=1, n_arms=8)
+    return _mock_fit(tmp_path_factory, "mockconc", "lognormal_concentration", table)
+
+
+@pytest.fixture(scope="session")
+def tiny_survival_fit(tmp_path_factory, simulated_survival_table):
+    """One small real NUTS fit of the survival model, shared by the sampling tier."""
+    from trt_recovery.config import parse_config
+    from trt_recovery.fitting import fit_analysis
+
+    cfg = parse_config({"name": "tinysurv", "model": "survival_cure_weibull",
+                        "sampler": {"seed": 4, "backend": "pymc", "draws": 300, "tune": 300, "chains": 2,
+                                    "cores": 1, "target_accept": 0.9},
+                        # a smoke-test fit: gates loosened and stated here
+                        "checks": {"rhat_max": 1.1, "ess_bulk_min": 50, "max_divergences": 5,
+                                   "max_treedepth_share": 0.2}}, "tinysurv.yaml")
+    path = tmp_path_factory.mktemp("tinysurv") / "tinysurv.nc"
+    return fit_analysis(cfg, harmonised_outcomes=simulated_survival_table, path=path, log_likelihood=False,
+                        prior_draws=0)

@@ -7,7 +7,7 @@ import pandas as pd
 import pymc as pm
 import pytest
 
-from conftest import read, synthetic_tables, write
+from helpers import read, synthetic_tables, write
 from trt_recovery.config import DataSelection, parse_config
 from trt_recovery.fitting import fit_analysis
 from trt_recovery.harmonise import harmonise
@@ -58,28 +58,46 @@ def test_model_builds_and_prior_predictive_is_finite(data_dir):
     md = SPEC.prepare(harmonise(load_dataset(data_dir)).outcomes, DataSelection())
     model = SPEC.build(md, SPEC.default_priors)
     assert set(model.named_vars) >= {"strategy_logit", "study_sd", "study_z", "n_recovered", "pooled_rate"}
+    # a new study's effect is a prediction variable, drawn after sampling, never sampled by NUTS
+    assert "new_study_z" not in model.named_vars
+    assert {"new_study_z", "cell_predicted_rate"} <= set(SPEC.build(md, SPEC.default_priors, predict=True).named_vars)
     with model:
-        prior = pm.sample_prior_predictive(draws=500, random_seed=11)
-    y = prior["prior_predictive"]["n_recovered"].values
-    n = md.used["n"].astype(int).to_numpy()
-    assert np.isfinite(y).all() and (y >= 0).all() and (y <= n).all()
+        prior = pm.sample_prior_predictive(draws=500, random_seed=11, var_names=["pooled_rate"])
     rate = prior["prior"]["pooled_rate"].values
     # weakly informative: the prior puts real mass on both low and high recovery rates
     assert 0.05 < (rate < 0.2).mean() < 0.3 and 0.05 < (rate > 0.8).mean() < 0.3
     assert np.isfinite(model.compile_logp()(model.initial_point()))
 
 
+def test_threshold_rank_follows_the_schema_ladder():
+    from trt_recovery.models.binomial_success import threshold_rank
+    from trt_recovery.schema import load_schema
+
+    ladder = load_schema().threshold_ladder
+    assert [threshold_rank(t) for t in ladder] == list(range(len(ladder)))
+    assert threshold_rank("tmc5") >= len(ladder) and threshold_rank("improvement") >= len(ladder)
+
+
+def test_pooled_table_new_study_is_wider_and_seeded(mock_success_fit):
+    from trt_recovery.success import pooled_table
+
+    a = pooled_table(mock_success_fit, seed=1)
+    assert (a["prediction_upper95"] - a["prediction_lower95"] >= a["pooled_rate_upper95"] - a["pooled_rate_lower95"]).all()
+    pd.testing.assert_frame_equal(a, pooled_table(mock_success_fit, seed=1))
+
+
+@pytest.mark.sampling
 def test_short_seeded_fit_recovers_known_rates(tmp_path):
     truth = {"hcg_serm": 0.85, "none": 0.45}
     arms = [{"strategy": s, "n": 150, "p": p} for s, p in truth.items() for _ in range(4)]
     synthetic_tables(tmp_path / "data", arms, seed=3)
     cfg = parse_config(
         {"name": "synthetic", "model": "binomial_success", "priors": {"study_sd_scale": 0.5},
-         "sampler": {"seed": 5, "draws": 500, "tune": 500, "chains": 2, "target_accept": 0.95}},
+         "sampler": {"seed": 5, "draws": 500, "tune": 500, "chains": 2, "cores": 1, "target_accept": 0.95}},
         "synthetic.yaml",
     )
     res = fit_analysis(cfg, dataset=load_dataset(tmp_path / "data"), save=False, raise_on_failure=False)
-    post = res.posterior["posterior"]["pooled_rate"]
+    post = res.posterior["pooled_rate"]
     for s, p in truth.items():
         draws = post.sel(strategy=s).values.ravel()
         lo, hi = np.quantile(draws, [0.05, 0.95])

@@ -63,6 +63,10 @@ def _with(path: tuple, value):
         (_with(("priors", "slope_sd"), 1.0), "'priors.slope_sd': not a prior of model 'binomial_success'"),
         (_with(("priors", "study_sd_scale"), -1), "'priors.study_sd_scale': must be a positive number"),
         (_with(("checks", "rhat_max"), 5), "'checks.rhat_max': must lie in"),
+        (_with(("checks", "ess_bulk_min"), True), "'checks.ess_bulk_min': must be an integer, got True"),
+        (_with(("checks", "ess_bulk_min"), 1.9), "'checks.ess_bulk_min': must be an integer, got 1.9"),
+        (_with(("checks", "ess_bulk_min"), "many"), "'checks.ess_bulk_min': must be an integer"),
+        (_with(("checks", "ebfmi_min"), 2), "'checks.ebfmi_min': must lie in"),
         (_with(("name",), "two words"), "'name': must be a simple identifier"),
     ],
 )
@@ -83,3 +87,36 @@ def test_config_name_must_match_file(tmp_path):
 def test_unknown_analysis_lists_available():
     with pytest.raises(ConfigError, match="available: .*success_rate"):
         load_config("no_such_analysis")
+
+
+def test_survival_probability_priors_must_be_probabilities():
+    raw = {"name": "s", "model": "survival_cure_weibull", "sampler": {"seed": 1}, "priors": {"cure_prior_prob": 1.5}}
+    with pytest.raises(ConfigError, match="'priors.cure_prior_prob': must be a probability"):
+        parse_config(raw, "s.yaml")
+
+
+def test_extends_merges_the_parent_and_refuses_cycles(tmp_path):
+    base = {**GOOD, "name": "base", "title": "Base", "sampler": {**GOOD["sampler"], "draws": 321}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(
+        {"extends": "base", "name": "child", "title": "Child", "priors": {"study_sd_scale": 0.5}}))
+    cfg = load_config(tmp_path / "child.yaml")
+    assert cfg.title == "Child" and cfg.sampler.draws == 321 and cfg.sampler.seed == 1
+    assert cfg.priors["study_sd_scale"] == 0.5 and cfg.priors["strategy_logit_sd"] == 2.0
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({"extends": "b", "name": "a"}))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({"extends": "a", "name": "b"}))
+    with pytest.raises(ConfigError, match="circular extends"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"extends": "missing", "name": "c"}))
+    with pytest.raises(ConfigError, match="no such analysis config"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_wide_priors_config_doubles_every_survival_prior_scale():
+    """'Every prior scale doubled' is true: each scale/SD of the main config is twice as large."""
+    main, wide = load_config("survival"), load_config("survival_wide_priors")
+    scales = [k for k in main.priors if k.endswith(("_sd", "_scale")) or k == "threshold_weight_concentration"]
+    scales = [k for k in scales if k != "threshold_weight_concentration"]
+    for k in scales:
+        assert wide.priors[k] == pytest.approx(2 * main.priors[k]), k
+    assert wide.sampler == main.sampler and wide.data == main.data

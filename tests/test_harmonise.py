@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import read, write
+from helpers import read, write
 from trt_recovery import paths
 from trt_recovery.harmonise import harmonise, to_months
 from trt_recovery.validate import load_dataset

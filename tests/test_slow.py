@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import synthetic_tables
+from helpers import synthetic_tables
 from trt_recovery import paths
 from trt_recovery.config import load_config, parse_config
 from trt_recovery.fitting import fit_analysis
@@ -22,22 +22,35 @@ def test_binomial_parameter_recovery_with_strict_gates(tmp_path):
     cfg = parse_config({"name": "recovery", "model": "binomial_success",
                         "sampler": {"seed": 2026, "draws": 1000, "tune": 1000, "chains": 4}}, "recovery.yaml")
     res = fit_analysis(cfg, dataset=load_dataset(tmp_path / "data"), save=False)
-    assert res.convergence.passed
-    post = res.posterior["posterior"]["pooled_rate"]
+    post = res.posterior["pooled_rate"]
     for s, p in truth.items():
         lo, hi = np.quantile(post.sel(strategy=s).values.ravel(), [0.05, 0.95])
         assert lo < p < hi, f"{s}: {p} outside ({lo:.3f}, {hi:.3f})"
 
 
 NOTEBOOK_ANALYSIS = {"02_success_rates": "success_rate", "03_time_to_recovery": "survival",
-                     "04_concentration": "concentration"}
+                     "04_concentration": "concentration", "06_clinical_claims": "survival"}
 #: notebook 05 runs on every survival fit: `make all` executes it for real on the repository's fits
 
 
+@pytest.fixture(scope="module")
+def real_fits(tmp_path_factory):
+    out = {}
+    for name in sorted(set(NOTEBOOK_ANALYSIS.values())):
+        out[name] = fit_analysis(load_config(name), path=tmp_path_factory.mktemp(name) / f"{name}.nc")
+    return out
+
+
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOK_ANALYSIS))
-def test_real_analysis_fits_and_its_notebook_runs(notebook, tmp_path):
-    name = NOTEBOOK_ANALYSIS[notebook]
-    res = fit_analysis(load_config(name), path=tmp_path / f"{name}.nc")
-    assert res.convergence.passed
-    execute_notebook(paths.NOTEBOOKS_DIR / f"{notebook}.py", parameters={"analysis": str(res.path)},
-                     output=tmp_path / f"{notebook}.ipynb")
+def test_real_analysis_fits_and_its_notebook_runs_in_a_kernel(notebook, real_fits, tmp_path):
+    """The real fit passes its gates (fit_analysis raises otherwise) and the notebook runs headless
+    in the project's kernel, as `make notebooks` runs it."""
+    import nbformat
+
+    res = real_fits[NOTEBOOK_ANALYSIS[notebook]]
+    out = execute_notebook(paths.NOTEBOOKS_DIR / f"{notebook}.py", parameters={"analysis": str(res.path)},
+                           output=tmp_path / f"{notebook}.ipynb")
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the notebook shows no figure"

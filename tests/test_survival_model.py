@@ -17,9 +17,13 @@ from trt_recovery.validate import load_dataset
 SPEC = get_model("survival_cure_weibull")
 
 
-def test_three_families_registered():
-    for fam in ("weibull", "lognormal", "loglogistic"):
-        assert f"survival_cure_{fam}" in REGISTRY
+def test_every_family_registered_with_its_family_and_shape_prior():
+    from trt_recovery.survival.families import FAMILIES
+
+    for fam in FAMILIES.values():
+        spec = REGISTRY[f"survival_cure_{fam.name}"]
+        assert spec.family == fam.name and spec.default_priors["shape_median"] == fam.shape_prior[0]
+        assert set(spec.prior_notes) == set(spec.default_priors)
 
 
 def test_fixture_rows_become_terms_or_exclusions(data_dir):
@@ -81,6 +85,9 @@ def test_model_builds_and_prior_predictive_times_are_plausible():
     md = SPEC.prepare(df, DataSelection())
     model = SPEC.build(md, SPEC.default_priors)
     assert np.isfinite(sum(model.point_logps().values()))
+    # only levels with data are parameters: the simulated studies use three strategies and two populations
+    assert model.coords["strategy"] == ("hcg_serm", "hcg_fsh") and model.coords["population"] == ("contraception",)
+    assert not any(name.endswith("_unobserved") for name in model.named_vars)
     with model:
         prior = pm.sample_prior_predictive(draws=2000, random_seed=7, var_names=["time_intercept", "weibull_shape", "cure_intercept"])
     p = prior["prior"]
@@ -92,3 +99,24 @@ def test_model_builds_and_prior_predictive_times_are_plausible():
     assert 0.2 < lo < 3 and 12 < hi < 120
     cure = 1 / (1 + np.exp(-p["cure_intercept"].values.ravel()))
     assert 0.01 < np.median(cure) < 0.3
+
+
+def test_a_mean_without_sd_borrows_the_coefficient_of_variation_of_reported_means():
+    from trt_recovery.models.survival_cure import impute_mean_sd
+
+    t = pd.DataFrame({"outcome_id": ["a", "b", "c"], "value": [4.0, 10.0, 5.0], "sd_reported": [2.0, 8.0, 0.0],
+                      "has_sd": [1, 1, 0]})
+    out = impute_mean_sd(t)
+    # CVs 0.5 and 0.8: median 0.65
+    assert out.loc[2, "sd_reported"] == pytest.approx(0.65 * 5.0) and out.loc[2, "has_sd"] == 1
+    assert "coefficient of variation 0.65 of a, b" in out.loc[2, "sd_source"]
+    alone = impute_mean_sd(t.iloc[[2]].reset_index(drop=True))
+    assert alone.loc[0, "has_sd"] == 0 and "prior median shape" in alone.loc[0, "sd_source"]
+    from trt_recovery.models.survival_cure import fallback_cv
+    from trt_recovery.survival.families import get_family
+
+    # Weibull CV at shape 1.5: sqrt(G(1 + 2/k) - G(1 + 1/k)^2) / G(1 + 1/k)
+    from scipy.special import gamma as G
+
+    k = 1.5
+    assert fallback_cv(get_family("weibull"), k) == pytest.approx(np.sqrt(G(1 + 2 / k) - G(1 + 1 / k) ** 2) / G(1 + 1 / k), rel=1e-6)

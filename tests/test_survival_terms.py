@@ -100,28 +100,34 @@ def test_individual_terms_match_mixture_density_and_survival():
 
 
 @pytest.mark.parametrize("over_all", [0, 1])
-def test_quantile_term_is_the_delta_method_density(over_all):
+def test_quantile_term_is_the_binomial_of_the_share_recovered_by_the_quantile(over_all):
     fam = get_family("weibull")
     mu, shape, pi, tau, p, m, q = np.log(6.0), 1.4, 0.25, 1e4, 0.5, 60.0, 5.0
     ref = scipy_dist("weibull", mu, shape)
-    G = (lambda t: (1 - pi) * ref.cdf(t)) if over_all else (lambda t: ref.cdf(t) / ref.cdf(tau))
-    g = (1 - pi) * ref.pdf(q) if over_all else ref.pdf(q) / ref.cdf(tau)
-    sd = np.sqrt(p * (1 - p) / m)
-    expected = stats.norm.logpdf(G(q), p, sd) + np.log(g)
+    G = (1 - pi) * ref.cdf(q) if over_all else ref.cdf(q) / ref.cdf(tau)
+    expected = stats.binom.logpmf(30, 60, G)
     got = lik.quantile_logp(q, p, m, over_all, tau, mu, shape, np.log(pi), np.log1p(-pi), fam)
     assert got == pytest.approx(expected, rel=1e-9)
+    tensor = as_tensor_eval(lambda a, b, c, d, e, f, g, h: lik.quantile_logp(a, b, c, d, e, f, g, h, np.log1p(-pi), fam),
+                            q, p, m, float(over_all), tau, mu, shape, np.log(pi))
+    assert float(tensor) == pytest.approx(expected, rel=1e-8)
 
 
-def test_quantile_term_approximates_sampling_distribution_of_the_median():
-    """Simulate sample medians among recoverers; the term's density matches their histogram."""
+@pytest.mark.parametrize("over_all", [0, 1])
+def test_quantile_term_recovers_the_scale_from_simulated_medians(over_all):
+    """Maximising the term over the log scale, arm by arm, is unbiased for the true log scale."""
     fam = get_family("weibull")
-    mu, shape, m = np.log(6.0), 1.5, 80
+    mu, shape, pi, m = np.log(6.0), 1.5, 0.2, 80
     rng = np.random.default_rng(5)
-    medians = np.median(fam.sample(rng, mu, shape, (20000, m)), axis=1)
-    grid = np.linspace(np.quantile(medians, 0.05), np.quantile(medians, 0.95), 7)
-    dens = np.exp(lik.quantile_logp(grid, 0.5, float(m), 0, 1e4, mu, shape, -np.inf, 0.0, fam))
-    kde = stats.gaussian_kde(medians)(grid)
-    np.testing.assert_allclose(dens, kde, rtol=0.12)
+    t = fam.sample(rng, mu, shape, (3000, m))
+    if over_all:
+        t[rng.uniform(size=t.shape) < pi] = np.inf
+    medians = np.quantile(t, 0.5, axis=1, method="inverted_cdf") if over_all else np.median(t, axis=1)
+    grid = np.linspace(mu - 0.6, mu + 0.6, 241)
+    lp = lik.quantile_logp(medians[:, None], 0.5, float(m), over_all, 1e4, grid[None, :], shape,
+                           np.log(pi), np.log1p(-pi), fam)
+    best = grid[np.argmax(lp, axis=1)]
+    assert np.mean(best) == pytest.approx(mu, abs=0.02)
 
 
 def test_recoverer_mean_and_sd_match_simulation():

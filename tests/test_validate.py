@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import read, write
+from helpers import read, write
 from trt_recovery import paths
 from trt_recovery.validate import DataValidationError, check_dataset, load_dataset
 

@@ -66,7 +66,7 @@ def run_one(analysis: str, backend: str) -> dict:
     t = time.perf_counter()
     posterior = sample(model, sampler)
     wall = time.perf_counter() - t
-    conv = check_convergence(posterior, list(spec.summary_vars), cfg.checks)
+    conv = check_convergence(posterior, [v.name for v in model.free_RVs], cfg.checks)
     return {
         "analysis": analysis,
         "backend": backend,

@@ -77,8 +77,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     except FitFailedError as exc:
         print(f"\n*** {exc}\n", file=sys.stderr)
         return 2
-    print(f"    convergence: {res.convergence.describe()}")
-    print(f"    {len(res.model_data.used)} rows used, {len(res.model_data.exclusions)} excluded (reasons saved with the posterior)")
+    print("    convergence: " + "; ".join(f"{c['check']} {c['value']:.4g} ({'pass' if c['passed'] else 'FAIL'})"
+                                          for c in res.convergence["checks"]))
+    print(f"    {len(res.used)} rows used, {len(res.exclusions)} excluded (reasons saved with the posterior)")
     print(f"    saved {_rel(res.path)}")
     return 0
 
@@ -102,11 +103,17 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _covariate_dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
     from trt_recovery.config import load_config
-    from trt_recovery.fitting import fit_analysis, load_posterior
+    from trt_recovery.fitting import fit_analysis
+    from trt_recovery.posterior import load_fit
+    from trt_recovery.survival.design import COVARIATES
     from trt_recovery.survival.predict import Profile, ProfileError, predict
 
     try:
@@ -114,34 +121,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"error: --times must be comma-separated numbers of months, got {args.times!r}", file=sys.stderr)
         return 1
-    if not times or min(times) <= 0:
-        print("error: --times must be positive months", file=sys.stderr)
+    if not times or not all(0 < t < 1e4 for t in times):
+        print("error: --times must be positive months (below 10000)", file=sys.stderr)
+        return 1
+    covariates = {c.name: getattr(args, _covariate_dest(c.cli_flag)) for c in COVARIATES}
+    profile = Profile(strategy=args.strategy, population=args.population, threshold=args.threshold,
+                      preparation=args.preparation, covariates={k: v for k, v in covariates.items() if v is not None})
+    try:
+        profile.check()
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     if not args.analysis.endswith(".nc") and not paths.posterior_file(args.analysis).exists():
         print(f"no cached posterior for '{args.analysis}': fitting it first", file=sys.stderr)
         fit_analysis(load_config(args.analysis))
-    dt, meta = load_posterior(args.analysis)
-    profile = Profile(strategy=args.strategy, population=args.population, threshold=args.threshold,
-                      duration_months=args.trt_months, preparation=args.preparation, age=args.age,
-                      azoospermic_fraction=args.azoospermic_fraction)
-    try:
-        out = predict(dt, meta, profile, times, seed=args.seed)
-    except ProfileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    fit = load_fit(args.analysis)
+    out = predict(fit, profile, times, seed=args.seed)
     out["analysis"] = args.analysis
     if args.format == "json":
-        print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2, default=float))
         return 0
-    print(f"{profile.strategy} | population {profile.population} | threshold {profile.threshold} "
-          f"| TRT months {profile.duration_months} | age {profile.age}  (analysis '{args.analysis}')")
+    print(f"{profile.describe()}  (analysis '{args.analysis}')")
     for label in ("average_study", "new_study"):
         o = out[label]
         print(f"\n{label.replace('_', ' ')}:")
         for t, r in zip(times, o["recovered_by"], strict=True):
             print(f"  P(recovered by {t:g} months) = {r['median']:.2f}  (95% {r['lower']:.2f} to {r['upper']:.2f})")
         m = o["median_time_months"]
-        print(f"  median time to recovery = {m['median']:.1f} months (95% {m['lower']:.1f} to {m['upper']:.1f})")
+        if m["p_not_reached"] >= 0.5:
+            print(f"  median time to recovery: not reached (fewer than half the men ever recover in "
+                  f"{m['p_not_reached']:.0%} of posterior draws)")
+        else:
+            upper = "not reached" if not m["upper"] < float("inf") else f"{m['upper']:.1f}"
+            print(f"  median time to recovery = {m['median']:.1f} months (95% {m['lower']:.1f} to {upper})"
+                  + (f"; not reached in {m['p_not_reached']:.0%} of draws" if m["p_not_reached"] > 0 else ""))
         print(f"  P(never recovers) = {o['p_never']['median']:.2f} (95% {o['p_never']['lower']:.2f} to {o['p_never']['upper']:.2f})")
     if out["note"]:
         print(f"\nNote: {out['note']}")
@@ -184,6 +197,23 @@ def cmd_loso(args: argparse.Namespace) -> int:
             print(f"  REFITS FAILING CONVERGENCE CHECKS (numbers flagged in the table): {', '.join(failed)}")
             status = 1
     return status
+
+
+def cmd_priors(args: argparse.Namespace) -> int:
+    from trt_recovery.models import REGISTRY
+
+    names = args.models or sorted(REGISTRY)
+    for name in names:
+        if name not in REGISTRY:
+            print(f"error: unknown model {name!r} (registered: {', '.join(sorted(REGISTRY))})", file=sys.stderr)
+            return 1
+        spec = REGISTRY[name]
+        print(f"{name}: {spec.description}")
+        for k, v in spec.default_priors.items():
+            print(f"  {k:<32} default {v:<8.4g} {spec.prior_notes.get(k, '')}")
+        print()
+    print("Override any of them under `priors:` in an analysis config (analysis/<name>.yaml).")
+    return 0
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
@@ -230,10 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="none")
     p.add_argument("--population", default="trt")
     p.add_argument("--threshold", default="any")
-    p.add_argument("--trt-months", type=float, default=None, dest="trt_months")
     p.add_argument("--preparation", default=None)
-    p.add_argument("--age", type=float, default=None)
-    p.add_argument("--azoospermic-fraction", type=float, default=None, dest="azoospermic_fraction")
+    from trt_recovery.survival.design import COVARIATES
+
+    for cov in COVARIATES:
+        p.add_argument(cov.cli_flag, type=float, default=None, dest=_covariate_dest(cov.cli_flag),
+                       help=f"{cov.label}; unset: the population average")
     p.add_argument("--times", default="3,6,12,24", help="comma-separated months")
     p.add_argument("--seed", type=int, default=0, help="seed for the new-study draws")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -247,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-target-accept", type=float, default=0.999,
                    help="target_accept of the one retry of a refit that failed through divergences only (0: no retry)")
     p.set_defaults(func=cmd_loso)
+    p = sub.add_parser("priors", help="list every model's prior parameters with defaults and meanings")
+    p.add_argument("models", nargs="*")
+    p.set_defaults(func=cmd_priors)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)
     return parser
@@ -254,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from trt_recovery.config import ConfigError
+    from trt_recovery.posterior import FitFailedError, StaleFitError
     from trt_recovery.validate import DataValidationError
 
     import matplotlib
@@ -262,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError, FileNotFoundError, KeyError) as exc:
+    except (ConfigError, DataValidationError, FileNotFoundError, KeyError, FitFailedError, StaleFitError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 1

@@ -12,13 +12,11 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import stats
 
 from trt_recovery.forest import cell_evidence, cell_rows, follow_up
+from trt_recovery.summaries import interval
 
-CI_PROB = 0.95
-_Q = [0.5, (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2]
 
 
 def observed_table(used: pd.DataFrame) -> pd.DataFrame:
@@ -58,20 +56,20 @@ def observed_table(used: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _q(da: xr.DataArray) -> np.ndarray:
-    return da.quantile(_Q, dim=("chain", "draw")).values
-
-
-def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
+def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
     """Per strategy x population cell with data: evidence, median and mean concentration
-    (average study) and the 95% prediction interval of a new study's median (million/mL)."""
-    post = posterior["posterior"].to_dataset()
+    (average study) and the 95% prediction interval of a new study's median (million/mL; the new
+    study's effect drawn with ``seed``)."""
+    from trt_recovery.models.lognormal_concentration import PREDICTION_VARS
+
+    post = fit.posterior.merge(fit.predictions(list(PREDICTION_VARS), seed=seed))
+    used = fit.used
     rows = []
     for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
         sel = {"strategy": s, "population": p}
-        med = _q(post["median_concentration"].sel(sel))
-        mean = _q(post["mean_concentration"].sel(sel))
-        pred = _q(post["predicted_median"].sel(sel))
+        med = interval(post["median_concentration"].sel(sel))
+        mean = interval(post["mean_concentration"].sel(sel))
+        pred = interval(post["predicted_median"].sel(sel))
         rows.append(
             {
                 **cell_evidence(s, p, sub, "size"),
@@ -88,15 +86,15 @@ def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def spread_table(posterior: xr.DataTree) -> pd.DataFrame:
+def spread_table(fit) -> pd.DataFrame:
     """Between-study SD of log medians and the typical within-arm log-SD, with 95% intervals."""
-    post = posterior["posterior"].to_dataset()
+    post = fit.posterior
     rows = []
     for name, da, meaning in [
         ("study_sd", post["study_sd"], "between-study SD of log median concentration"),
         ("within_arm_log_sd", np.exp(post["log_sigma_mean"]), "typical SD of log concentration between men of one arm"),
     ]:
-        q = _q(da)
+        q = interval(da)
         rows.append({"quantity": name, "meaning": meaning, "median": q[0], "lower95": q[1], "upper95": q[2]})
     return pd.DataFrame(rows)
 
@@ -136,3 +134,28 @@ def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -
     )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
+
+
+def headline(fit) -> dict[str, np.ndarray]:
+    """Log pooled median concentration per strategy x population cell with data."""
+    post = fit.posterior
+    cells = sorted(set(zip(fit.used["strategy"], fit.used["population"], strict=True)))
+    return {
+        f"log_median_conc[{s},{p}]": np.log(post["median_concentration"].sel(strategy=s, population=p).values.ravel())
+        for s, p in cells
+    }
+
+
+def report_fit(fit, name: str) -> list:
+    """Every table and figure of a concentration fit."""
+    from trt_recovery.report import save_figure
+    from trt_recovery.tables import write_table
+
+    observed = observed_table(fit.used)
+    pooled = pooled_table(fit)
+    out = write_table(pooled, f"{name}_pooled", float_format="{:.3g}")
+    out += write_table(observed, f"{name}_observed", float_format="{:.3g}")
+    out += write_table(spread_table(fit), f"{name}_spread", float_format="{:.3g}")
+    out += write_table(fit.exclusions, f"{name}_exclusions")
+    out += save_figure(forest_plot(observed, pooled), f"{name}_forest")
+    return out

@@ -50,11 +50,18 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class ChecksConfig:
-    """Convergence gates; a fit failing any of them is reported as failed."""
+    """Convergence gates; a fit failing any of them is reported as failed.
+
+    ``ebfmi_min``: every chain's E-BFMI must reach it (below 0.3 the momentum resampling explores
+    the energy distribution poorly). ``max_treedepth_share``: at most this share of transitions
+    may hit the maximum tree depth (more means the sampler is truncating its trajectories).
+    """
 
     rhat_max: float = 1.01
     ess_bulk_min: float = 400.0
     max_divergences: int = 0
+    ebfmi_min: float = 0.3
+    max_treedepth_share: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -167,8 +174,10 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     _check_keys(source, "checks", c, set(ChecksConfig.__dataclass_fields__))
     checks = ChecksConfig(
         rhat_max=_float(source, "checks.rhat_max", c.get("rhat_max", 1.01), 1.0, 2.0),
-        ess_bulk_min=float(_int(source, "checks.ess_bulk_min", int(c.get("ess_bulk_min", 400)), 1)),
+        ess_bulk_min=float(_int(source, "checks.ess_bulk_min", c.get("ess_bulk_min", 400), 1)),
         max_divergences=_int(source, "checks.max_divergences", c.get("max_divergences", 0), 0),
+        ebfmi_min=_float(source, "checks.ebfmi_min", c.get("ebfmi_min", 0.3), -1e-12, 1.0),
+        max_treedepth_share=_float(source, "checks.max_treedepth_share", c.get("max_treedepth_share", 0.01), -1e-12, 1.0 + 1e-12),
     )
 
     d = raw.get("data") or {}
@@ -196,6 +205,8 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
             raise _fail(source, f"priors.{k}", f"must be a number, got {v!r}")
         if k.endswith("_loc"):
             continue  # a location may be any number
+        if k.endswith("_prob") and not 0 < v < 1:
+            raise _fail(source, f"priors.{k}", f"must be a probability strictly between 0 and 1, got {v!r}")
         if k in REGISTRY[model].zero_allowed_priors:
             if v < 0:
                 raise _fail(source, f"priors.{k}", f"must be zero or positive, got {v!r}")
@@ -215,10 +226,16 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     )
 
 
-def load_config(name_or_path: str | Path) -> AnalysisConfig:
-    """Load ``analysis/<name>.yaml`` (or a path to a YAML file) and validate it."""
-    p = Path(name_or_path)
-    path = p if p.suffix in (".yaml", ".yml") else paths.analysis_config(str(name_or_path))
+def _merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_raw(path: Path, chain: tuple[str, ...] = ()) -> dict:
+    """The config mapping of ``path`` with its ``extends:`` parent (another analysis name) merged in."""
     if not path.exists():
         available = sorted(x.stem for x in paths.ANALYSIS_DIR.glob("*.yaml"))
         raise ConfigError(f"{path}: no such analysis config (available: {', '.join(available) or 'none'})")
@@ -226,6 +243,39 @@ def load_config(name_or_path: str | Path) -> AnalysisConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a mapping of keys to values")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent.isidentifier():
+        raise _fail(str(path), "extends", f"must name another analysis, got {parent!r}")
+    if parent in chain or parent == path.stem:
+        raise _fail(str(path), "extends", f"circular extends: {' -> '.join((*chain, path.stem, parent))}")
+    base = _read_raw(path.with_name(f"{parent}.yaml"), (*chain, path.stem))
+    base.pop("title", None)
+    return _merge(base, raw)
+
+
+def config_identity(config: AnalysisConfig) -> str:
+    """SHA-256 of what a config makes a fit compute (everything but its title and file)."""
+    import hashlib
+    import json
+
+    d = config.to_dict()
+    d.pop("title", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_config(name_or_path: str | Path) -> AnalysisConfig:
+    """Load ``analysis/<name>.yaml`` (or a path to a YAML file) and validate it.
+
+    A config may start with ``extends: <other analysis>``: the other config is read first and this
+    one's keys override it (mappings key by key), so sensitivity analyses state only what differs.
+    """
+    p = Path(name_or_path)
+    path = p if p.suffix in (".yaml", ".yml") else paths.analysis_config(str(name_or_path))
+    raw = _read_raw(path)
     cfg = parse_config(raw, source=str(path))
     if cfg.name != path.stem:
         raise _fail(str(path), "name", f"must equal the file name {path.stem!r}, got {cfg.name!r}")

@@ -27,10 +27,11 @@ import pandas as pd
 
 from trt_recovery import paths, tables
 from trt_recovery.config import AnalysisConfig, load_config
-from trt_recovery.fitting import fit_analysis, load_posterior
+from trt_recovery.fitting import fit_analysis
 from trt_recovery.harmonise import harmonise
+from trt_recovery.posterior import load_fit
+from trt_recovery.summaries import interval
 from trt_recovery.validate import load_dataset
-from trt_recovery.verify import SUMMARISERS
 
 COLUMNS = [
     "dropped_study", "quantity", "full_median", "loso_median", "loso_lower95", "loso_upper95",
@@ -38,27 +39,20 @@ COLUMNS = [
 ]
 #: target_accept of the one retry of a refit that failed through divergences only
 RETRY_TARGET_ACCEPT = 0.999
+#: refits are summarised, never saved: no pointwise log-likelihood and no prior draws
+REFIT_OPTIONS = {"log_likelihood": False, "prior_draws": 0}
 
 
-def _summaries(dt, meta) -> dict[str, np.ndarray]:
-    return SUMMARISERS[meta["model"]](dt, meta)
-
-
-def _interval(v: np.ndarray) -> tuple[float, float, float]:
-    lo, med, hi = np.quantile(v, [0.025, 0.5, 0.975])
-    return float(med), float(lo), float(hi)
-
-
-def contributing_studies(meta: dict[str, Any]) -> list[str]:
+def contributing_studies(fit) -> list[str]:
     """Studies with at least one row used by the fit, in order of first appearance."""
-    return list(dict.fromkeys(r["study_id"] for r in meta["used_rows"]))
+    return list(dict.fromkeys(fit.used["study_id"]))
 
 
 def leave_one_study_out(
     config: AnalysisConfig,
     *,
     outcomes: pd.DataFrame | None = None,
-    full: tuple[Any, dict[str, Any]] | None = None,
+    full: Any = None,
     sampler_overrides: dict[str, Any] | None = None,
     retry_target_accept: float | None = RETRY_TARGET_ACCEPT,
 ) -> pd.DataFrame:
@@ -70,8 +64,8 @@ def leave_one_study_out(
         The analysis to perturb.
     outcomes : DataFrame, optional
         Harmonised outcome table; by default built from the repository's ``data/``.
-    full : (DataTree, dict), optional
-        The full-data posterior and its metadata; by default the cached posterior of ``config``.
+    full : Fit, optional
+        The full-data fit; by default the cached posterior of ``config``.
     sampler_overrides : dict, optional
         Passed to :func:`trt_recovery.fitting.fit_analysis` (e.g. fewer draws in tests).
     retry_target_accept : float or None
@@ -85,38 +79,39 @@ def leave_one_study_out(
     """
     if outcomes is None:
         outcomes = harmonise(load_dataset()).outcomes
-    dt, meta = full if full is not None else load_posterior(config.name)
-    full_draws = _summaries(dt, meta)
+    full = full if full is not None else load_fit(config.name)
+    full_draws = full.spec.headline(full)
     rows = []
-    for study in contributing_studies(meta):
+    for study in contributing_studies(full):
         kept = outcomes[outcomes["study_id"] != study].reset_index(drop=True)
         res = fit_analysis(config, harmonised_outcomes=kept, save=False, raise_on_failure=False,
-                           sampler_overrides=sampler_overrides)
+                           sampler_overrides=sampler_overrides, **REFIT_OPTIONS)
         sampler_note = ""
-        failed = [c["check"] for c in res.convergence.checks if not c["passed"]]
+        failed = [c["check"] for c in res.convergence["checks"] if not c["passed"]]
         base_ta = {**({"target_accept": config.sampler.target_accept}), **(sampler_overrides or {})}["target_accept"]
         if (failed and set(failed) <= {"divergences"} and retry_target_accept is not None
                 and retry_target_accept > base_ta):
-            sampler_note = (f"{res.convergence.divergences} divergence(s) at target_accept {base_ta}; "
+            sampler_note = (f"{res.convergence['divergences']} divergence(s) at target_accept {base_ta}; "
                             f"refitted once at {retry_target_accept}")
             res = fit_analysis(config, harmonised_outcomes=kept, save=False, raise_on_failure=False,
-                               sampler_overrides={**(sampler_overrides or {}), "target_accept": retry_target_accept})
-        if study in set(res.model_data.used["study_id"]):  # pragma: no cover - guards the filter above
+                               sampler_overrides={**(sampler_overrides or {}), "target_accept": retry_target_accept},
+                               **REFIT_OPTIONS)
+        if study in set(res.used["study_id"]):  # pragma: no cover - guards the filter above
             raise RuntimeError(f"study {study} still in the refit's data")
-        draws = _summaries(res.posterior, res.metadata)
+        draws = res.spec.headline(res)
         checks = "; ".join(f"{c['check']} {c['value']:.4g} ({'pass' if c['passed'] else 'FAIL'})"
-                           for c in res.convergence.checks)
+                           for c in res.convergence["checks"])
         for q, full_v in full_draws.items():
             fmed = float(np.median(full_v))
-            row = dict(dropped_study=study, quantity=q, full_median=fmed, checks_passed=res.convergence.passed,
+            row = dict(dropped_study=study, quantity=q, full_median=fmed, checks_passed=res.passed,
                        checks=checks, sampler_note=sampler_note, note="")
             if q in draws:
-                med, lo, hi = _interval(draws[q])
+                med, lo, hi = interval(draws[q])
                 row.update(loso_median=med, loso_lower95=lo, loso_upper95=hi, shift=med - fmed)
             else:
                 row.update(loso_median=np.nan, loso_lower95=np.nan, loso_upper95=np.nan, shift=np.nan,
                            note="not estimable without this study (no other data for this level)")
-            if not res.convergence.passed:
+            if not res.passed:
                 row["note"] = ("refit FAILED its convergence checks; numbers not usable. " + row["note"]).strip()
             rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -66,10 +66,20 @@ class Schema:
     version: int
     vocabularies: dict[str, dict[str, str]]
     tables: dict[str, TableSpec]
+    #: ordered recovery thresholds, most lenient first (``threshold_ladder`` in the schema file)
+    threshold_ladder: tuple[str, ...] = ()
 
     def terms(self, vocabulary: str) -> list[str]:
         """The allowed terms of a controlled vocabulary."""
         return list(self.vocabularies[vocabulary])
+
+    def threshold_rank(self, threshold: str) -> int | None:
+        """Position of a threshold on the ladder (0 = most lenient), None for unordered ones."""
+        return self.threshold_ladder.index(threshold) if threshold in self.threshold_ladder else None
+
+    def unordered_thresholds(self) -> list[str]:
+        """Threshold terms that are not on the ladder (each gets its own effect in the models)."""
+        return [t for t in self.terms("threshold") if t not in self.threshold_ladder]
 
 
 def _parse(raw: dict, source: Path) -> Schema:
@@ -100,7 +110,13 @@ def _parse(raw: dict, source: Path) -> Schema:
             columns=cols,
             foreign_keys=dict(t.get("foreign_keys", {})),
         )
-    return Schema(version=int(raw.get("version", 1)), vocabularies=vocabularies, tables=tables)
+    ladder = tuple(str(t) for t in raw.get("threshold_ladder", []))
+    unknown = [t for t in ladder if t not in vocabularies.get("threshold", {})]
+    if unknown or len(set(ladder)) != len(ladder):
+        raise SchemaDefinitionError(
+            f"{source}: threshold_ladder must list distinct terms of the threshold vocabulary (bad: {unknown or 'duplicates'})"
+        )
+    return Schema(version=int(raw.get("version", 1)), vocabularies=vocabularies, tables=tables, threshold_ladder=ladder)
 
 
 @lru_cache(maxsize=8)
@@ -147,6 +163,15 @@ def data_dictionary(schema: Schema | None = None) -> str:
                 f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {'; '.join(allowed)} | {c.description} |"
             )
         out.append("")
+    if schema.threshold_ladder:
+        out += [
+            "## Ordered thresholds",
+            "",
+            "Most lenient first (a man past a stricter threshold has passed every more lenient one): "
+            + " < ".join(f"`{t}`" for t in schema.threshold_ladder)
+            + ". Every other threshold term is unordered; models give each its own effect.",
+            "",
+        ]
     out += ["## Controlled vocabularies", ""]
     for name, terms in schema.vocabularies.items():
         out += [f"### `{name}`", "", "| term | meaning |", "|---|---|"]

@@ -1,17 +1,20 @@
-"""Results of the success-rate analysis: observed arm rates, pooled estimates, figure and table."""
+"""Results of the success-rate analysis: observed arm rates, pooled estimates, figure and tables.
+
+Every function takes a :class:`trt_recovery.posterior.Fit`; ``report_fit`` writes all outputs and
+``headline`` gives the draws ``make verify`` and the leave-one-study-out analysis check.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import stats
 
 from trt_recovery.forest import cell_evidence, cell_rows, follow_up
 from trt_recovery.labels import population_label
+from trt_recovery.summaries import CI_PROB, interval
 
-CI_PROB = 0.95
 
 
 def observed_rates(used: pd.DataFrame) -> pd.DataFrame:
@@ -38,19 +41,18 @@ def observed_rates(used: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _interval(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    q = da.quantile([0.5, (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2], dim=("chain", "draw"))
-    return q.isel(quantile=0).values, q.isel(quantile=1).values, q.isel(quantile=2).values
-
-
-def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
+def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
     """Per strategy x population cell with data: evidence counts, pooled rate (average study) and
-    95% prediction interval (new study). Posterior medians with 95% equal-tailed intervals."""
-    post = posterior["posterior"].to_dataset()
+    95% prediction interval (new study, drawn with ``seed``). Posterior medians with 95%
+    equal-tailed intervals."""
+    from trt_recovery.models.binomial_success import PREDICTION_VARS
+
+    post = fit.posterior.merge(fit.predictions(list(PREDICTION_VARS), seed=seed))
+    used = fit.used
     rows = []
     for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
-        med, lo, hi = _interval(post["cell_rate"].sel(strategy=s, population=p))
-        _, plo, phi = _interval(post["cell_predicted_rate"].sel(strategy=s, population=p))
+        med, lo, hi = interval(post["cell_rate"].sel(strategy=s, population=p))
+        _, plo, phi = interval(post["cell_predicted_rate"].sel(strategy=s, population=p))
         rows.append(
             {
                 **cell_evidence(s, p, sub, "n"),
@@ -65,13 +67,12 @@ def pooled_table(posterior: xr.DataTree, used: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def population_shift_table(posterior: xr.DataTree) -> pd.DataFrame:
+def population_shift_table(fit) -> pd.DataFrame:
     """Population effects on the logit scale relative to the reference population (first)."""
-    post = posterior["posterior"].to_dataset()
-    shift = post["population_shift"]
+    shift = fit.posterior["population_shift"]
     rows = []
     for p in shift["population"].values:
-        med, lo, hi = _interval(shift.sel(population=p))
+        med, lo, hi = interval(shift.sel(population=p))
         rows.append({"population": str(p), "population_label": population_label(str(p)),
                      "logit_shift_median": float(med), "lower95": float(lo), "upper95": float(hi)})
     return pd.DataFrame(rows)
@@ -106,3 +107,25 @@ def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -
     )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
+
+
+def headline(fit) -> dict[str, np.ndarray]:
+    """Pooled rate per strategy x population cell with data (the numbers ``make verify`` checks)."""
+    post = fit.posterior
+    cells = sorted(set(zip(fit.used["strategy"], fit.used["population"], strict=True)))
+    return {f"pooled_rate[{s},{p}]": post["cell_rate"].sel(strategy=s, population=p).values.ravel() for s, p in cells}
+
+
+def report_fit(fit, name: str) -> list:
+    """Every table and figure of a success-rate fit."""
+    from trt_recovery.report import save_figure
+    from trt_recovery.tables import write_table
+
+    observed = observed_rates(fit.used)
+    pooled = pooled_table(fit)
+    out = write_table(pooled, f"{name}_pooled")
+    out += write_table(observed, f"{name}_observed")
+    out += write_table(population_shift_table(fit), f"{name}_population_shift")
+    out += write_table(fit.exclusions, f"{name}_exclusions")
+    out += save_figure(forest_plot(observed, pooled), f"{name}_forest")
+    return out

@@ -13,61 +13,35 @@ intended change, in its own reviewed commit).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trt_recovery import paths
-from trt_recovery.fitting import load_posterior
+from trt_recovery.posterior import load_fit
 
 REFERENCE_DIR = paths.ANALYSIS_DIR / "reference"
 N_MCSE = 4.0
 FLOOR = 0.005
 
 
-def _summaries_success(dt, meta) -> dict[str, np.ndarray]:
-    post = dt["posterior"]
-    cells = sorted({(r["strategy"], r["population"]) for r in meta["used_rows"]})
-    return {f"pooled_rate[{s},{p}]": post["cell_rate"].sel(strategy=s, population=p).values.ravel() for s, p in cells}
-
-
-def _summaries_concentration(dt, meta) -> dict[str, np.ndarray]:
-    post = dt["posterior"]
-    used = meta["used_rows"]
-    cells = sorted({(r["strategy"], r["population"]) for r in used})
-    return {
-        f"log_median_conc[{s},{p}]": np.log(post["median_concentration"].sel(strategy=s, population=p).values.ravel())
-        for s, p in cells
-    }
-
-
-def _summaries_survival(dt, meta) -> dict[str, np.ndarray]:
-    from trt_recovery.survival import predict as P
-    from trt_recovery.survival.report import strategies_with_evidence
-
-    out = {}
-    for s in strategies_with_evidence(meta):
-        prof = P.Profile(strategy=s, population="trt", threshold="any")
-        out[f"p_recovered_12m[{s}]"] = P.recovered_by(dt, meta, prof, [12.0])[:, 0]
-        out[f"p_never[{s}]"] = P.p_never(dt, meta, prof)
-        med = P.median_time(dt, meta, prof)
-        out[f"log_median_months[{s}]"] = np.log(np.where(np.isfinite(med), med, 1e4))
-    return out
-
-
-SUMMARISERS = {"binomial_success": _summaries_success, "lognormal_concentration": _summaries_concentration,
-               **{f"survival_cure_{f}": _summaries_survival
-                                                         for f in ("weibull", "lognormal", "loglogistic")}}
-
-
 def headline(name_or_path: str | Path) -> pd.DataFrame:
-    dt, meta = load_posterior(name_or_path)
-    draws = SUMMARISERS[meta["model"]](dt, meta)
-    ess = max(float(meta["convergence"]["ess_bulk_min"]), 1.0)
+    """Each headline number of a fit (posterior median) with its Monte Carlo standard error."""
+    fit = load_fit(name_or_path)
+    return _headline(str(fit.path), fit.tree.attrs["sha256"]).copy()
+
+
+@lru_cache(maxsize=16)
+def _headline(path: str, checksum: str) -> pd.DataFrame:
+    """Headline numbers of the posterior at ``path`` with draws ``checksum`` (computed once per process)."""
+    fit = load_fit(path)
+    draws = fit.spec.headline(fit)
+    ess = max(float(fit.convergence["ess_bulk_min"]), 1.0)
     rows = [{"quantity": k, "value": float(np.median(v)), "mcse": float(np.std(v) / np.sqrt(ess))}
             for k, v in draws.items()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["quantity", "value", "mcse"])
 
 
 def reference_path(name: str) -> Path:
@@ -85,12 +59,12 @@ def write_readme_figure(posterior: str | Path = "survival", target: Path | None 
 
     from trt_recovery.survival.report import curves_figure
 
-    dt, meta = load_posterior(posterior)
-    fig = curves_figure(dt, meta)
+    fit = load_fit(posterior)
+    fig = curves_figure(fit)
     out = target or README_FIGURE
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, metadata={"data_hash": meta["data_hash"], "analysis": meta["analysis"],
-                                       "git_commit": meta["git_commit"]})
+    fig.savefig(out, dpi=90, metadata={"data_hash": fit.data_hash, "analysis": fit.analysis,
+                                       "git_commit": str(fit.tree.attrs.get("git_commit", ""))})
     plt.close(fig)
     return out
 
@@ -98,8 +72,8 @@ def write_readme_figure(posterior: str | Path = "survival", target: Path | None 
 def write_reference(name: str, posterior: str | Path | None = None, target: Path | None = None) -> Path:
     source = posterior or name
     h = headline(source)
-    _, meta = load_posterior(source)
-    payload = {"analysis": name, "seed": meta["seed"], "data_hash": meta["data_hash"],
+    fit = load_fit(source)
+    payload = {"analysis": name, "seed": fit.seed, "data_hash": fit.data_hash,
                "values": {r.quantity: round(r.value, 6) for r in h.itertuples()},
                "mcse": {r.quantity: round(r.mcse, 6) for r in h.itertuples()}}
     p = target or reference_path(name)
@@ -111,7 +85,7 @@ def write_reference(name: str, posterior: str | Path | None = None, target: Path
 def verify(name: str, posterior: str | Path | None = None, reference: Path | None = None) -> pd.DataFrame:
     ref = json.loads((reference or reference_path(name)).read_text(encoding="utf-8"))
     source = posterior or name
-    _, meta = load_posterior(source)
+    fit = load_fit(source)
     h = headline(source).set_index("quantity")
     rows = []
     for q, ref_value in ref["values"].items():
@@ -124,8 +98,8 @@ def verify(name: str, posterior: str | Path | None = None, reference: Path | Non
         value = h.loc[q, "value"]
         rows.append({"analysis": name, "quantity": q, "reference": ref_value, "reproduced": round(value, 6),
                      "tolerance": round(tol, 6), "status": "pass" if abs(value - ref_value) <= tol else "FAIL"})
-    if ref["data_hash"] != meta["data_hash"]:
+    if ref["data_hash"] != fit.data_hash:
         rows.append({"analysis": name, "quantity": "data_hash", "reference": ref["data_hash"][:12],
-                     "reproduced": meta["data_hash"][:12], "tolerance": np.nan,
+                     "reproduced": fit.data_hash[:12], "tolerance": np.nan,
                      "status": "FAIL (data changed: references are stale)"})
     return pd.DataFrame(rows)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 import pymc as pm
@@ -15,7 +20,8 @@ class ModelData:
     """The rows a model uses, the rows it could not use (with reasons), and its coordinates.
 
     ``used`` is a frame of harmonised rows (one per likelihood term); ``exclusions`` has columns
-    ``outcome_id``, ``arm_id``, ``study_id``, ``reason``.
+    ``outcome_id``, ``arm_id``, ``study_id``, ``reason``; ``arms`` is the model's arm table (when
+    it has one) and ``terms`` the likelihood-term tables by name.
     """
 
     used: pd.DataFrame
@@ -25,18 +31,79 @@ class ModelData:
     terms: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
+def lazy(target: str) -> Callable[..., Any]:
+    """A callable that imports ``"package.module:function"`` on first use.
+
+    Model specs name their reporter and headline functions this way, so that registering a model
+    does not import plotting code (and the registry stays free of import cycles).
+    """
+    module, _, name = target.partition(":")
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.target = target  # type: ignore[attr-defined]
+    call.__name__ = name
+    return call
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model. A changed likelihood or prior family is a new name."""
+    """A registered model: everything other modules need, so that nothing dispatches on its name.
+
+    ``build(data, priors, predict=None)`` returns the PyMC model; with ``predict`` it also holds
+    the model's prediction variables (drawn after sampling through
+    :meth:`trt_recovery.posterior.Fit.predictions`). ``headline(fit)`` returns the draws of the
+    numbers ``make verify`` and the leave-one-study-out analysis check (name -> flat array);
+    ``reporter(fit, name)`` writes the figures and tables of a fit. ``source_modules`` are the
+    modules whose code defines the model: their content is the model's identity, recorded in every
+    posterior (a posterior whose model code has changed since is refused). ``prior_notes`` says
+    what each prior parameter means (shown by ``trt-recovery priors``).
+    """
 
     name: str
     description: str
     default_priors: dict[str, float]
     prepare: Callable[..., ModelData]
-    build: Callable[[ModelData, dict[str, float]], pm.Model]
-    summary_vars: tuple[str, ...]
+    build: Callable[..., pm.Model]
+    headline: Callable[..., dict]
+    reporter: Callable[..., list]
+    source_modules: tuple[str, ...]
+    family: str | None = None
     #: prior scales that may be set to 0 (the model then drops that level of variation)
     zero_allowed_priors: tuple[str, ...] = ()
+    prior_notes: dict[str, str] = field(default_factory=dict)
+
+    def identity(self) -> str:
+        return model_identity(self.name, self.source_modules)
+
+
+def _code_only(source: str) -> str:
+    """The module's syntax tree without docstrings: comments and documentation do not change a model."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
+@lru_cache(maxsize=32)
+def model_identity(name: str, modules: tuple[str, ...]) -> str:
+    """SHA-256 of the model's name and the code (not the comments or docstrings) of the modules
+    that define it."""
+    h = hashlib.sha256(name.encode())
+    for m in sorted(modules):
+        spec = importlib.util.find_spec(m)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"model {name!r}: source module {m!r} not found")
+        with open(spec.origin, encoding="utf-8") as fh:
+            h.update(m.encode())
+            h.update(_code_only(fh.read()).encode())
+    return h.hexdigest()
 
 
 EXCLUSION_COLUMNS = ["outcome_id", "arm_id", "study_id", "reason"]
@@ -148,3 +215,27 @@ def population_shift(name: str, prior_sd: float, coords: dict[str, list[str]]):
     else:
         shift = pt.zeros(1)
     return pm.Deterministic("population_shift", shift, dims="population")
+
+
+def observed_term(name: str, logp: Callable, observed, params: list, weight, dims: str):
+    """An observed likelihood term whose log-density is ``weight * logp(value, *params)``.
+
+    ``weight`` (a ``pm.Data`` of ones in a normal fit) lets a refit leave observations out without
+    rebuilding or recompiling the model (leave-one-study-out sets a study's weights to 0).
+    """
+    return pm.CustomDist(
+        name, *params, weight,
+        logp=lambda value, *args: args[-1] * logp(value, *args[:-1]),
+        observed=observed, dims=dims,
+    )
+
+
+def new_study(sd, name: str = "new_study_z", shape: int | None = None):
+    """A new study's effect, ``sd * z`` with ``z ~ N(0, 1)``, declared in a prediction block only
+    (so it is drawn after sampling, seeded, by ``pm.sample_posterior_predictive``); every model draws
+    new-study effects this way."""
+    z = pm.Normal(name, 0.0, 1.0, shape=shape)
+    return sd * z, z
+
+
+__all__ = ["ModelData", "ModelSpec", "lazy", "model_identity", "observed_term", "new_study", "pt"]

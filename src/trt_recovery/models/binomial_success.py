@@ -21,11 +21,13 @@ strategy alike in population :math:`p`. Reported quantities:
   in population p; ``pooled_rate[k]`` is the same in the reference population;
 * ``cell_predicted_rate[k, p] = logit^{-1}(mu_k + gamma_p + sigma_study * z_new)``,
   :math:`z_{new} \sim N(0, 1)`: recovery in a new study (its spread is the prediction
-  interval); ``predicted_rate[k]`` is the same in the reference population.
+  interval); ``predicted_rate[k]`` is the same in the reference population. These are prediction
+  variables: :math:`z_{new}` is drawn after sampling (seeded), not sampled by NUTS.
 
 One row per arm enters the likelihood: the recovery count (or a percentage with a reported
 denominator, turned into a count in :mod:`trt_recovery.harmonise`) at the latest follow-up time;
-when an arm reports several thresholds the most lenient one is used. Every other row is reported
+when an arm reports several thresholds the most lenient one on the schema's ``threshold_ladder``
+is used (an unordered threshold only when the arm has no ladder threshold). Every other row is reported
 as excluded with its reason. Thresholds and follow-up times differ between arms and this model
 does not adjust for them: the survival model does. Priors (``strategy_logit_sd`` = :math:`\tau_\mu`,
 ``population_logit_sd`` = :math:`\tau_\gamma`, ``study_sd_scale`` = :math:`\tau_\sigma`) are
@@ -45,18 +47,33 @@ from trt_recovery.models.base import (
     ModelSpec,
     arm_coords,
     exclusion_frame,
+    lazy,
+    new_study,
+    observed_term,
     one_row_per_arm,
     population_shift,
     pymc_coords,
     resolve_overlaps,
     select_rows,
 )
+from trt_recovery.schema import load_schema
 
 NAME = "binomial_success"
 DEFAULT_PRIORS = {"strategy_logit_sd": 1.5, "population_logit_sd": 1.0, "study_sd_scale": 1.0}
+PRIOR_NOTES = {
+    "strategy_logit_sd": "SD of each strategy's recovery logit (average study, reference population)",
+    "population_logit_sd": "SD of each population's shift of the logit (vs TRT)",
+    "study_sd_scale": "half-normal scale of the between-study SD of the logit",
+}
 COUNT_OUTCOMES = ("recovered_count", "cumulative_proportion", "km_point")
-#: Most lenient first: when an arm reports several thresholds, the first one present is used.
-THRESHOLD_ORDER = ("any", "1", "3", "5", "tmc5", "10", "15", "20", "normal_who", "baseline")
+PREDICTION_VARS = ("predicted_rate", "cell_predicted_rate")
+
+
+def threshold_rank(threshold: str) -> int:
+    """Rank for choosing an arm's row: ladder position, then unordered thresholds after the ladder."""
+    schema = load_schema()
+    r = schema.threshold_rank(threshold)
+    return r if r is not None else len(schema.threshold_ladder) + schema.unordered_thresholds().index(threshold)
 
 
 def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
@@ -72,7 +89,7 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
         excluded.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id, "reason": reason})
     cand, overlap = resolve_overlaps(df[usable])
     excluded += overlap
-    cand["_thr"] = cand["threshold"].map({t: i for i, t in enumerate(THRESHOLD_ORDER)})
+    cand["_thr"] = cand["threshold"].map(threshold_rank)
     cand["_time"] = cand["time_months"].fillna(np.inf)  # unspecified time = end of follow-up
     chosen, dropped = one_row_per_arm(cand, ["_thr", "_time"], [True, False], "more lenient threshold or later time")
     excluded += dropped
@@ -81,8 +98,9 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
     return ModelData(used=used, exclusions=exclusion_frame(excluded), coords=coords)
 
 
-def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
-    """Build the PyMC model (see the module docstring for the equations)."""
+def build(data: ModelData, priors: dict[str, float], predict=None) -> pm.Model:
+    """Build the PyMC model (see the module docstring for the equations); ``predict`` (any true
+    value) adds the new-study prediction variables."""
     used = data.used
     study_idx = pd.Categorical(used["study_id"], categories=data.coords["study"]).codes
     strategy_idx = pd.Categorical(used["strategy"], categories=data.coords["strategy"]).codes
@@ -98,13 +116,16 @@ def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
         pm.Deterministic("study_effect", sigma * z, dims="study")
         logit_p = mu[strategy_idx] + gamma[pop_idx] + sigma * z[study_idx]
         pm.Deterministic("arm_rate", pm.math.invlogit(logit_p), dims="arm")
-        pm.Binomial("n_recovered", n=n, logit_p=logit_p, observed=used["events"].astype(int).to_numpy(), dims="arm")
+        weight = pm.Data("n_recovered_weight", np.ones(len(used)), dims="arm")
+        observed_term("n_recovered", lambda v, nn, lp: pm.logp(pm.Binomial.dist(n=nn, logit_p=lp), v),
+                      used["events"].astype(int).to_numpy(), [n, logit_p], weight, "arm")
         cell = mu[:, None] + gamma[None, :]
         pm.Deterministic("pooled_rate", pm.math.invlogit(mu), dims="strategy")
         pm.Deterministic("cell_rate", pm.math.invlogit(cell), dims=("strategy", "population"))
-        z_new = pm.Normal("new_study_z", 0.0, 1.0)
-        pm.Deterministic("predicted_rate", pm.math.invlogit(mu + sigma * z_new), dims="strategy")
-        pm.Deterministic("cell_predicted_rate", pm.math.invlogit(cell + sigma * z_new), dims=("strategy", "population"))
+        if predict:
+            shift, _ = new_study(sigma)
+            pm.Deterministic("predicted_rate", pm.math.invlogit(mu + shift), dims="strategy")
+            pm.Deterministic("cell_predicted_rate", pm.math.invlogit(cell + shift), dims=("strategy", "population"))
     return model
 
 
@@ -115,6 +136,9 @@ SPEC = register(
         default_priors=DEFAULT_PRIORS,
         prepare=prepare,
         build=build,
-        summary_vars=("strategy_logit", "study_sd", "cell_rate", "cell_predicted_rate"),
+        headline=lazy("trt_recovery.success:headline"),
+        reporter=lazy("trt_recovery.success:report_fit"),
+        source_modules=("trt_recovery.models.binomial_success", "trt_recovery.models.base"),
+        prior_notes=PRIOR_NOTES,
     )
 )

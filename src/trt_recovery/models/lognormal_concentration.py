@@ -65,7 +65,8 @@ each study's follow-up (or during co-treatment for ``*_during_trt`` strategies).
 
 Reported quantities: ``median_concentration[strategy, population] = exp(alpha + delta)`` (average
 study), ``mean_concentration`` (the same with :math:`e^{\bar\sigma^2/2}`,
-:math:`\bar\sigma = e^\lambda`), and ``predicted_median`` for a new study (adds :math:`\tau z_{new}`).
+:math:`\bar\sigma = e^\lambda`), and ``predicted_median`` for a new study (adds :math:`\tau z_{new}`,
+a prediction variable drawn after sampling with a seed, not sampled by NUTS).
 
 References: Higgins JPT, White IR, Anzures-Cabrera J. Stat Med 2008;27:6072-92
 (doi:10.1002/sim.3427). McGrath S, Zhao X, Steele R, et al. Stat Methods Med Res 2020;29:2520-37
@@ -89,6 +90,9 @@ from trt_recovery.models.base import (
     ModelSpec,
     arm_coords,
     exclusion_frame,
+    lazy,
+    new_study,
+    observed_term,
     one_row_per_arm,
     population_shift,
     pymc_coords,
@@ -107,6 +111,16 @@ DEFAULT_PRIORS = {
     "log_sigma_sd": 0.5,
     "log_sigma_between_scale": 0.3,
 }
+PRIOR_NOTES = {
+    "strategy_loc": "prior centre of each strategy's log median concentration (log million/mL)",
+    "strategy_sd": "prior SD of each strategy's log median concentration",
+    "population_sd": "SD of each population's shift of the log median (vs TRT)",
+    "study_sd_scale": "half-normal scale of the between-study SD of the log median",
+    "log_sigma_loc": "prior centre of the log of the within-arm log-SD",
+    "log_sigma_sd": "prior SD of the log of the within-arm log-SD",
+    "log_sigma_between_scale": "half-normal scale of the between-arm spread of the log within-arm SD (0: one shared SD)",
+}
+PREDICTION_VARS = ("predicted_median",)
 CONCENTRATION_UNIT = "million/mL"
 _P = np.array([0.25, 0.5, 0.75])
 _Z = stats.norm.ppf(_P)
@@ -263,8 +277,9 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
     return ModelData(used=used, exclusions=exclusion_frame(excluded), coords=coords, terms=terms)
 
 
-def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
-    """Build the PyMC model (see the module docstring for the equations)."""
+def build(data: ModelData, priors: dict[str, float], predict=None) -> pm.Model:
+    """Build the PyMC model (see the module docstring for the equations); ``predict`` (any true
+    value) adds the new-study prediction variable."""
     used = data.used
     if len(used) == 0:
         raise ValueError("lognormal_concentration: no arm has a usable concentration summary")
@@ -292,32 +307,32 @@ def build(data: ModelData, priors: dict[str, float]) -> pm.Model:
             ix = np.array([arm_index[a] for a in t["arm_id"]])
             sd = t["sd"].to_numpy(float)
             model.add_coord("conc_mean_obs", t["arm_id"].tolist())
-            pm.CustomDist(
-                "conc_mean", np.nan_to_num(sd, nan=1.0), (~np.isnan(sd)).astype(float), t["size"].to_numpy(float),
-                mu[ix], sigma[ix],
-                logp=lambda v, s, h, n, m, sg: mean_logp(v, s, h, n, m, sg),
-                observed=t["value"].to_numpy(float), dims="conc_mean_obs",
+            weight = pm.Data("conc_mean_weight", np.ones(len(t)), dims="conc_mean_obs")
+            observed_term(
+                "conc_mean", mean_logp, t["value"].to_numpy(float),
+                [np.nan_to_num(sd, nan=1.0), (~np.isnan(sd)).astype(float), t["size"].to_numpy(float), mu[ix], sigma[ix]],
+                weight, "conc_mean_obs",
             )
         t = data.terms["conc_median"]
         if len(t):
             ix = np.array([arm_index[a] for a in t["arm_id"]])
             logs = {k: np.log(t[k].to_numpy(float)) for k in ("q1", "q3", "min", "max")}
             model.add_coord("conc_median_obs", t["arm_id"].tolist())
-            pm.CustomDist(
-                "conc_median", *(np.nan_to_num(logs[k], nan=0.0) for k in ("q1", "q3", "min", "max")),
-                (~np.isnan(logs["q1"])).astype(float), (~np.isnan(logs["min"])).astype(float),
-                t["size"].to_numpy(float), mu[ix], sigma[ix],
-                logp=lambda v, q1, q3, lo, hi, has_iqr, has_rng, n, m, sg: median_logp(
-                    v, q1, q3, lo, hi, has_iqr, has_rng, n, m, sg
-                ),
-                observed=np.log(t["value"].to_numpy(float)), dims="conc_median_obs",
+            weight = pm.Data("conc_median_weight", np.ones(len(t)), dims="conc_median_obs")
+            observed_term(
+                "conc_median", median_logp, np.log(t["value"].to_numpy(float)),
+                [*(np.nan_to_num(logs[k], nan=0.0) for k in ("q1", "q3", "min", "max")),
+                 (~np.isnan(logs["q1"])).astype(float), (~np.isnan(logs["min"])).astype(float),
+                 t["size"].to_numpy(float), mu[ix], sigma[ix]],
+                weight, "conc_median_obs",
             )
 
         cell = alpha[:, None] + delta[None, :]
         pm.Deterministic("median_concentration", pt.exp(cell), dims=("strategy", "population"))
         pm.Deterministic("mean_concentration", pt.exp(cell + pt.exp(lam) ** 2 / 2), dims=("strategy", "population"))
-        z_new = pm.Normal("new_study_z", 0.0, 1.0)
-        pm.Deterministic("predicted_median", pt.exp(cell + tau * z_new), dims=("strategy", "population"))
+        if predict:
+            shift, _ = new_study(tau)
+            pm.Deterministic("predicted_median", pt.exp(cell + shift), dims=("strategy", "population"))
     return model
 
 
@@ -328,7 +343,11 @@ SPEC = register(
         default_priors=DEFAULT_PRIORS,
         prepare=prepare,
         build=build,
-        summary_vars=("strategy_log_median", "study_sd", "log_sigma_mean", "arm_log_median", "arm_log_sd"),
+        headline=lazy("trt_recovery.concentration:headline"),
+        reporter=lazy("trt_recovery.concentration:report_fit"),
+        source_modules=("trt_recovery.models.lognormal_concentration", "trt_recovery.models.base",
+                        "trt_recovery.survival.likelihood"),
         zero_allowed_priors=("log_sigma_between_scale",),
+        prior_notes=PRIOR_NOTES,
     )
 )

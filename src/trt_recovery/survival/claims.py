@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trt_recovery.summaries import summarise
 from trt_recovery.survival import predict as P
 
 
@@ -22,53 +23,52 @@ def _fmt(d):
     return f"{d['median']:.2f} (95% {d['lower']:.2f} to {d['upper']:.2f})"
 
 
-def evaluate_claims(dt, meta, population: str = "trt") -> pd.DataFrame:
+def evaluate_claims(fit, population: str = "trt") -> pd.DataFrame:
     rows = []
-    used = pd.DataFrame(meta["used_rows"])
+    used = fit.used
 
     def studies(strategy):
         s = used[used["strategy"] == strategy]["study_id"].unique() if len(used) else []
         return ", ".join(sorted(s)) or "no study in this fit"
 
+    names = ["hcg_serm", "none", "hcg"]
+    pred = P.Predictions(fit, [P.Profile(strategy=s, population=population) for s in names])
     # 1. "hCG plus a SERM restores sperm in about 96% of men in about 4.6 months"
-    prof = P.Profile(strategy="hcg_serm", population=population)
-    r46 = P.recovered_by(dt, meta, prof, [4.6])[:, 0]
-    ever = 1 - P.p_never(dt, meta, prof)
+    r46 = pred.recovered_by([4.6]).isel(profile=0, time=0)
+    ever = 1 - pred.p_never().isel(profile=0)
     rows.append(_row(
         "hCG + SERM restores sperm in about 96% of men in about 4.6 months",
         "P(recovered by 4.6 months); P(ever recovers) >= 0.96",
-        f"{_fmt(P.summarise(r46))}; P(ever) {_fmt(P.summarise(ever))}",
-        float(np.mean(ever >= 0.96)),
+        f"{_fmt(summarise(r46))}; P(ever) {_fmt(summarise(ever))}",
+        float((ever >= 0.96).mean()),
         f"hCG + SERM arms: {studies('hcg_serm')}. The 96% / 4.6-month figures come from Wenker 2015, an "
         "hCG-based combination series (SERM, AI or FSH by physician), with 4.6 months a mean among recoverers.",
     ))
     # 2. "recovery takes 4-6 months on average"
-    prof0 = P.Profile(strategy="none", population=population)
-    med = P.median_time(dt, meta, prof0)
+    med = pred.median_time().isel(profile=1)
     rows.append(_row(
         "Recovery takes 4-6 months on average (after stopping, no restart drug)",
         "median time to any sperm, spontaneous recovery",
-        _fmt(P.summarise(med)),
-        float(np.mean((med >= 4) & (med <= 6))),
-        f"Spontaneous-recovery arms: {studies('none')}. " + (P.evidence_note(meta, prof0) or ""),
+        _fmt(summarise(med)),
+        float(((med >= 4) & (med <= 6)).mean()),
+        f"Spontaneous-recovery arms: {studies('none')}. " + P.evidence_note(fit, P.Profile(strategy="none", population=population)),
     ))
     # 3. "longer TRT means slower recovery"
-    est = P.estimable_covariates(dt)
-    if est["duration"]:
-        b = dt["posterior"]["duration_time"].values.ravel()
+    if P.estimable_covariates(fit)["duration"]:
+        b = fit.posterior["duration_time"]
         rows.append(_row("Longer TRT means slower recovery", "duration coefficient on log time (per log(months/12))",
-                         _fmt(P.summarise(b)), float(np.mean(b > 0)), "Arms reporting TRT duration."))
+                         _fmt(summarise(b)), float((b > 0).mean()), "Arms reporting TRT duration."))
     else:
         rows.append(_row("Longer TRT means slower recovery", "duration coefficient", "not estimable", np.nan,
                          "Fewer than two arms in this fit report the duration of androgen use with different values; "
                          "the dataset cannot test the claim (Kohn 2017 reports the association, but not as arm data)."))
     # 4. "hCG alone is slower than combinations"
-    m_hcg = P.median_time(dt, meta, P.Profile(strategy="hcg", population=population))
-    m_comb = P.median_time(dt, meta, P.Profile(strategy="hcg_serm", population=population))
+    m_hcg = pred.median_time().isel(profile=2).values.ravel()
+    m_comb = pred.median_time().isel(profile=0).values.ravel()
     ok = np.isfinite(m_hcg) & np.isfinite(m_comb)
-    note = P.evidence_note(meta, P.Profile(strategy="hcg", population=population))
+    note = P.evidence_note(fit, P.Profile(strategy="hcg", population=population))
     rows.append(_row("hCG alone is slower than hCG combinations", "P(median hCG alone > median hCG + SERM)",
-                     f"ratio {_fmt(P.summarise(m_hcg[ok] / m_comb[ok]))}" if ok.any() else "n/a",
+                     f"ratio {_fmt(summarise(m_hcg[ok] / m_comb[ok]))}" if ok.any() else "n/a",
                      float(np.mean(m_hcg[ok] > m_comb[ok])) if ok.any() else np.nan,
                      note or f"hCG-alone arms: {studies('hcg')}"))
     # 5. "pure enclomiphene preserves sperm output better than TRT"

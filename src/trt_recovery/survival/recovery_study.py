@@ -6,9 +6,8 @@ parameter whether the truth lies inside the 90% posterior interval. The slow tes
 the multi-seed result is written to ``analysis/results/tables/survival_recovery.*``.
 
 Identified quantities are compared: contrasts (strategy, population, threshold), the shape, the
-study-level SDs, and the reference arm's log time scale and non-recovery logit (intercept plus the
-covariate terms at their population means, because every simulated arm is azoospermic and has no
-reported age or duration).
+study-level SDs, and the reference arm's log time scale and non-recovery logit (computed through
+the fitted model's graph for the reference profile, :mod:`trt_recovery.survival.predict`).
 """
 
 from __future__ import annotations
@@ -25,30 +24,32 @@ from trt_recovery.survival.simulate import Truth, simulate_studies
 
 
 def _flat(post, name, **sel):
-    if name not in post:  # covariate block not in the fit
-        return np.zeros(post.sizes["chain"] * post.sizes["draw"])
     da = post[name]
     if sel:
         da = da.sel(**sel)
-    return da.stack(sample=("chain", "draw")).values
+    return da.values.reshape(-1)
 
 
-def recovery_table(posterior, truth: Truth, family: str) -> pd.DataFrame:
-    post = posterior["posterior"].to_dataset()
-    ref_mu = (_flat(post, "time_intercept") + _flat(post, "azoospermia_time")
-              + _flat(post, "age_time") * _flat(post, "age_std_pop_mean")
-              + _flat(post, "duration_time") * _flat(post, "log_duration_pop_mean"))
-    ref_eta = (_flat(post, "cure_intercept") + _flat(post, "azoospermia_cure")
-               + _flat(post, "age_cure") * _flat(post, "age_std_pop_mean")
-               + _flat(post, "duration_cure") * _flat(post, "log_duration_pop_mean"))
+def recovery_table(fit, truth: Truth) -> pd.DataFrame:
+    """Posterior median, 90% interval and coverage of each identified quantity."""
+    from trt_recovery.survival.families import get_family
+    from trt_recovery.survival.predict import Predictions, Profile
+
+    fam = get_family(fit.spec.family)
+    post = fit.posterior
+    ref = Predictions(fit, [Profile(strategy="none", population="trt", threshold="any",
+                                    preparation="short_ester_injection", covariates={"azoospermia": 1.0})])
+    from trt_recovery.schema import load_schema
+
     steps = post["threshold_time_step"]
-    ladder = [str(x) for x in steps["threshold_step"].values]
-    to20 = steps.isel(threshold_step=slice(0, ladder.index("20") + 1)).sum("threshold_step").stack(sample=("chain", "draw")).values
+    labels = [str(x) for x in steps["threshold_segment"].values]
+    to20 = steps.isel(threshold_segment=slice(0, labels.index("20") + 1)).sum("threshold_segment").values.reshape(-1)
+    ladder = list(load_schema().threshold_ladder)
     items = [
-        ("reference_time_logscale", ref_mu, truth.time_intercept),
-        ("reference_cure_logit", ref_eta, truth.cure_intercept),
-        (f"{family}_shape", _flat(post, f"{family}_shape" if family != "lognormal" else "lognormal_sigma"), truth.shape),
-        ("threshold_time_any_to_20", to20, truth.threshold_time_step["20"]),
+        ("reference_time_logscale", ref.mu.values.reshape(-1), truth.time_intercept),
+        ("reference_cure_logit", ref.eta.values.reshape(-1), truth.cure_intercept),
+        (f"{fam.name}_{fam.shape_name}", _flat(post, f"{fam.name}_{fam.shape_name}"), truth.shape),
+        ("threshold_time_any_to_20", to20, sum(truth.threshold_time_step.get(t, 0.0) for t in ladder[1: ladder.index("20") + 1])),
         ("study_time_sd", _flat(post, "study_time_sd"), truth.study_time_sd),
         ("study_cure_sd", _flat(post, "study_cure_sd"), truth.study_cure_sd),
     ]
@@ -68,9 +69,6 @@ def recovery_table(posterior, truth: Truth, family: str) -> pd.DataFrame:
 
 def run_seed(seed: int, n_studies: int = 30, family: str = "weibull", draws: int = 1500, tune: int = 1500,
              backend: str = "nutpie") -> tuple[pd.DataFrame, dict]:
-    from trt_recovery.models import get_model
-    from trt_recovery.validate import Dataset  # noqa: F401  (type only)
-
     df, truth = simulate_studies(n_studies, seed=seed, family=family)
     cfg = parse_config(
         {"name": "recovery", "model": f"survival_cure_{family}",
@@ -78,17 +76,12 @@ def run_seed(seed: int, n_studies: int = 30, family: str = "weibull", draws: int
                      "target_accept": 0.95}},
         "recovery.yaml",
     )
-    spec = get_model(cfg.model)
-    md = spec.prepare(df, cfg.data)
-    from trt_recovery.fitting import check_convergence, sample
-
-    model = spec.build(md, cfg.priors)
-    posterior = sample(model, cfg.sampler)
-    conv = check_convergence(posterior, list(spec.summary_vars), cfg.checks)
-    table = recovery_table(posterior, truth, family)
+    fit = fit_analysis(cfg, harmonised_outcomes=df, save=False, raise_on_failure=False)
+    table = recovery_table(fit, truth)
     table.insert(0, "seed", seed)
-    return table, {"seed": seed, "converged": conv.passed, "rhat_max": conv.rhat_max,
-                   "ess_bulk_min": conv.ess_bulk_min, "divergences": conv.divergences}
+    conv = fit.convergence
+    return table, {"seed": seed, "converged": conv["passed"], "rhat_max": conv["rhat_max"],
+                   "ess_bulk_min": conv["ess_bulk_min"], "divergences": conv["divergences"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Figures and tables of a survival-model fit: curves, main table, posterior predictive check, prior.
 
-All functions take the saved posterior and its metadata (never refit). Colour-blind-safe palette,
-axes labelled with units, strategy names spelled out.
+All functions take a :class:`trt_recovery.posterior.Fit` (never refit) and compute through
+:mod:`trt_recovery.survival.predict` (the model's graph). Colour-blind-safe palette, axes
+labelled with units, strategy names spelled out.
 """
 
 from __future__ import annotations
@@ -12,64 +13,78 @@ import pandas as pd
 import xarray as xr
 
 from trt_recovery.labels import OKABE_ITO, strategy_label
-from trt_recovery.models.survival_cure import THRESHOLD_LADDER
 from trt_recovery.schema import load_schema
+from trt_recovery.summaries import interval
 from trt_recovery.survival import predict as P
 from trt_recovery.survival.families import get_family
 
 TIMES = np.linspace(0.1, 36, 80)
 
 
-def strategies_with_evidence(meta: dict) -> list[str]:
-    used = pd.DataFrame(meta["used_rows"])
-    order = load_schema().terms("strategy")
+def strategies_with_evidence(fit, population: str | None = None) -> list[str]:
+    """Strategies with at least one used row (in ``population`` when given), in vocabulary order."""
+    used = fit.used
+    if population is not None and len(used):
+        used = used[used["population"] == population]
     present = set(used["strategy"]) if len(used) else set()
-    return [s for s in order if s in present]
+    return [s for s in load_schema().terms("strategy") if s in present]
 
 
-def main_table(posterior, meta, population: str = "trt", threshold: str = "any", t_check: float = 12.0,
+def main_table(fit, population: str = "trt", threshold: str = "any", t_check: float = 12.0,
                seed: int = 0) -> pd.DataFrame:
     """Median time and P(recovered by t_check) per strategy (average study; 95% intervals)."""
+    strategies = load_schema().terms("strategy")
+    profiles = [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies]
+    pred = P.Predictions(fit, profiles, seed=seed)
+    med_all = pred.median_time()
+    r_all = pred.recovered_by([t_check]).isel(time=0)
+    rn_all = pred.recovered_by([t_check], new_study=True).isel(time=0)
+    never_all = pred.p_never()
     rows = []
-    for s in load_schema().terms("strategy"):
-        prof = P.Profile(strategy=s, population=population, threshold=threshold)
-        med = P.median_time(posterior, meta, prof)
-        r = P.recovered_by(posterior, meta, prof, [t_check])[:, 0]
-        rn = P.recovered_by(posterior, meta, prof, [t_check], new_study=True, seed=seed)[:, 0]
-        never = P.p_never(posterior, meta, prof)
-        finite = med[np.isfinite(med)]
+    for i, s in enumerate(strategies):
+        med = interval(med_all.isel(profile=i))
+        r = interval(r_all.isel(profile=i))
+        rn = interval(rn_all.isel(profile=i))
+        ev = P.evidence(fit, s, population)
         rows.append(
             {
                 "strategy": s,
                 "strategy_label": strategy_label(s),
-                "direct_evidence": P.direct_evidence(meta, s),
-                "median_months": float(np.median(med)),
-                "median_lower95": float(np.quantile(finite, 0.025)) if len(finite) else np.inf,
-                "median_upper95": float(np.quantile(med, 0.975)),
-                f"p_recovered_{t_check:g}m": float(np.median(r)),
-                f"p_recovered_{t_check:g}m_lower95": float(np.quantile(r, 0.025)),
-                f"p_recovered_{t_check:g}m_upper95": float(np.quantile(r, 0.975)),
-                f"p_recovered_{t_check:g}m_new_study_lower95": float(np.quantile(rn, 0.025)),
-                f"p_recovered_{t_check:g}m_new_study_upper95": float(np.quantile(rn, 0.975)),
-                "p_never": float(np.median(never)),
+                "direct_evidence": ev["rows"] > 0,
+                "studies": ev["studies"],
+                "men": ev["men"],
+                "rows": ev["rows"],
+                "median_months": med[0],
+                "median_lower95": med[1],
+                "median_upper95": med[2],
+                "p_median_not_reached": float(np.mean(~np.isfinite(med_all.isel(profile=i).values))),
+                f"p_recovered_{t_check:g}m": r[0],
+                f"p_recovered_{t_check:g}m_lower95": r[1],
+                f"p_recovered_{t_check:g}m_upper95": r[2],
+                f"p_recovered_{t_check:g}m_new_study_lower95": rn[1],
+                f"p_recovered_{t_check:g}m_new_study_upper95": rn[2],
+                "p_never": interval(never_all.isel(profile=i))[0],
             }
         )
     return pd.DataFrame(rows)
 
 
-def curves_figure(posterior, meta, population: str = "trt", threshold: str = "any") -> plt.Figure:
+def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: int = 1) -> plt.Figure:
     """P(recovered by t) per strategy with direct evidence; 95% bands (average study, new study dotted)."""
-    strategies = strategies_with_evidence(meta) or ["none"]
+    strategies = strategies_with_evidence(fit) or ["none"]
+    pred = P.Predictions(fit, [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies],
+                         seed=seed)
+    avg = pred.recovered_by(TIMES)
+    new = pred.recovered_by(TIMES, new_study=True)
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, s in enumerate(strategies):
-        prof = P.Profile(strategy=s, population=population, threshold=threshold)
         c = OKABE_ITO[i % len(OKABE_ITO)]
-        draws = P.recovered_by(posterior, meta, prof, TIMES)
-        new = P.recovered_by(posterior, meta, prof, TIMES, new_study=True, seed=1)
-        ax.plot(TIMES, np.median(draws, 0), color=c, lw=2, label=strategy_label(s))
-        ax.fill_between(TIMES, np.quantile(draws, 0.025, 0), np.quantile(draws, 0.975, 0), color=c, alpha=0.18)
-        ax.plot(TIMES, np.quantile(new, 0.025, 0), color=c, lw=0.8, ls=":")
-        ax.plot(TIMES, np.quantile(new, 0.975, 0), color=c, lw=0.8, ls=":")
+        q = avg.isel(profile=i).quantile([0.025, 0.5, 0.975], dim=("chain", "draw")).values
+        qn = new.isel(profile=i).quantile([0.025, 0.975], dim=("chain", "draw")).values
+        ax.plot(TIMES, q[1], color=c, lw=2, label=strategy_label(s))
+        ax.fill_between(TIMES, q[0], q[2], color=c, alpha=0.18)
+        ax.plot(TIMES, qn[0], color=c, lw=0.8, ls=":")
+        ax.plot(TIMES, qn[1], color=c, lw=0.8, ls=":")
     ax.set_xlabel("Months since time zero (stopping testosterone or starting restart drugs)")
     ax.set_ylabel(f"P(recovered by t), threshold '{threshold}'")
     ax.set_ylim(0, 1)
@@ -79,55 +94,81 @@ def curves_figure(posterior, meta, population: str = "trt", threshold: str = "an
     return fig
 
 
-def _obs_predictors(posterior, meta, arm_id, threshold):
-    post = posterior["posterior"].to_dataset()
-    mu = post["arm_time_logscale"].sel(arm=arm_id).stack(s=("chain", "draw")).values
-    eta = post["arm_cure_logit"].sel(arm=arm_id).stack(s=("chain", "draw")).values
-    return mu + P._threshold(post, "time", threshold), eta + P._threshold(post, "cure", threshold)
+def observation_predictors(fit, group: str = "posterior") -> dict[str, xr.Dataset]:
+    """Per-observation ``mu`` and ``eta`` of every likelihood term, through the model's graph."""
+    from trt_recovery.models.survival_cure import OBSERVATIONS
+
+    names = [f"{t}_{k}" for t, tab in fit.terms.items() if len(tab) for k in ("time_logscale", "cure_logit")]
+    if not names:
+        return {}
+    ds = fit.predictions(names, predict=OBSERVATIONS, group=group)
+    return {t: ds[[f"{t}_time_logscale", f"{t}_cure_logit"]] for t, tab in fit.terms.items() if len(tab)}
 
 
-def ppc_table(posterior, meta) -> pd.DataFrame:
-    """Observed summary vs posterior predicted summary, one row per likelihood observation."""
-    fam = get_family(P.family_of(meta))
-    k = P._shape(posterior, meta)
-    post_terms = meta.get("terms", {})
+def ppc_table(fit) -> pd.DataFrame:
+    """Observed summary vs posterior predicted summary, one row per summary observation.
+
+    Counts: the share recovering in the interval; quantiles (medians, quartiles): the model's
+    quantile; means among recoverers: the model's truncated mean; "median not reached by t": the
+    model's P(recovered by t), which should lie below one half. Individual times are summarised per
+    arm as the share recovered by the arm's last time (events / men).
+    """
+    fam = get_family(fit.spec.family)
+    k = fit.posterior[f"{fam.name}_{fam.shape_name}"].values.reshape(-1)
+    preds = observation_predictors(fit)
     rows = []
-    for name, recs in post_terms.items():
-        for r in recs:
-            mu, eta = _obs_predictors(posterior, meta, r["arm_id"], r["threshold"])
+
+    def add(r, term, what, obs, pred):
+        lo, med, hi = np.quantile(pred[np.isfinite(pred)] if np.isfinite(pred).any() else pred, [0.025, 0.5, 0.975])
+        rows.append({"outcome_id": r["outcome_id"], "arm_id": r["arm_id"], "threshold": r["threshold"],
+                     "term": term, "summary": what, "observed": obs, "predicted_median": med,
+                     "predicted_lower95": lo, "predicted_upper95": hi, "inside_95": bool(lo <= obs <= hi)})
+
+    for term, tab in fit.terms.items():
+        if not len(tab):
+            continue
+        mu_all = preds[term][f"{term}_time_logscale"].values.reshape(-1, len(tab))
+        eta_all = preds[term][f"{term}_cure_logit"].values.reshape(-1, len(tab))
+        if term == "individual_time":
+            for arm, g in tab.groupby("arm_id", sort=True):
+                j = g.index.to_numpy()
+                t_end = float(g["time"].max())
+                mu, eta = mu_all[:, j[0]], eta_all[:, j[0]]
+                pred = np.exp(fam.log_cdf(t_end, mu, k)) / (1 + np.exp(eta))
+                add(g.iloc[0], term, f"recovered by {t_end:g} months (individual times)", g["event"].mean(), pred)
+            continue
+        for j, r in tab.iterrows():
+            mu, eta = mu_all[:, j], eta_all[:, j]
             p_rec = 1 / (1 + np.exp(eta))
-            if name == "interval_count":
-                R = lambda t: p_rec * np.exp(fam.log_cdf(np.maximum(t, 1e-9), mu, k)) if t > 0 else 0.0  # noqa: E731
+            if term == "interval_count":
+                def R(t):  # noqa: E306 - cumulative recovery curve
+                    return p_rec * np.exp(fam.log_cdf(max(t, 1e-9), mu, k)) if t > 0 else 0.0
                 pred = (R(r["t1"]) - R(r["t0"])) / (1 - R(r["t0"]))
-                obs = r["events"] / r["at_risk"]
-                what = f"recovered in ({r['t0']:g}, {r['t1']:g}] months"
-            elif name == "quantile_time":
+                add(r, term, f"recovered in ({r['t0']:g}, {r['t1']:g}] months", r["events"] / r["at_risk"], pred)
+            elif term == "quantile_time":
                 if r["over_all"]:
                     ok = p_rec > r["p"]
                     pred = np.full(mu.shape, np.inf)
                     pred[ok] = fam.quantile(r["p"] / p_rec[ok], mu[ok], k[ok])
                 else:
                     pred = fam.quantile(r["p"], mu, k)
-                obs = r["value"]
-                what = f"q{r['p']:g} time, {'all men' if r['over_all'] else 'recoverers'} (months)"
-            elif name == "mean_time":
+                add(r, term, f"q{r['p']:g} time, {'all men' if r['over_all'] else 'recoverers'} (months)", r["value"], pred)
+            elif term == "mean_time":
                 pred = fam.truncated_moment(1, r["tau"], mu, k)
-                obs = r["value"]
-                what = "mean time among recoverers (months)"
-            else:
-                continue
-            lo, med, hi = np.quantile(pred, [0.025, 0.5, 0.975])
-            rows.append({"outcome_id": r["outcome_id"], "arm_id": r["arm_id"], "threshold": r["threshold"],
-                         "term": name, "summary": what, "observed": obs, "predicted_median": med,
-                         "predicted_lower95": lo, "predicted_upper95": hi, "inside_95": bool(lo <= obs <= hi)})
+                add(r, term, "mean time among recoverers (months)", r["value"], pred)
+            elif term == "not_reached":
+                pred = p_rec * np.exp(fam.log_cdf(r["t"], mu, k))
+                add(r, term, f"recovered by {r['t']:g} months (median not reached: observed below 0.5)", 0.5, pred)
     return pd.DataFrame(rows)
 
 
 def ppc_figure(ppc: pd.DataFrame) -> plt.Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * max(len(ppc), 4) + 1.5), gridspec_kw={"width_ratios": [1, 1]})
+    counts = ppc[ppc.term.isin(["interval_count", "individual_time", "not_reached"])]
+    times = ppc[~ppc.term.isin(["interval_count", "individual_time", "not_reached"])]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * max(len(counts), len(times), 4) + 1.5))
     for ax, kind, xlabel in (
-        (axes[0], ppc[ppc.term == "interval_count"], "Proportion recovered in the interval"),
-        (axes[1], ppc[ppc.term != "interval_count"], "Time (months)"),
+        (axes[0], counts, "Proportion recovered"),
+        (axes[1], times, "Time (months)"),
     ):
         for y, r in enumerate(kind.itertuples()):
             hi = r.predicted_upper95 if np.isfinite(r.predicted_upper95) else np.nan
@@ -143,11 +184,11 @@ def ppc_figure(ppc: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def prior_predictive_figure(prior: xr.DataTree, meta: dict) -> plt.Figure:
+def prior_predictive_figure(fit) -> plt.Figure:
     """Implied median time and P(recovered by 12 months) for the reference profile under the prior."""
-    prof = P.Profile(strategy="none", population="trt", threshold="any")
-    med = P.median_time(prior, meta, prof)
-    r12 = P.recovered_by(prior, meta, prof, [12.0])[:, 0]
+    pred = P.Predictions(fit, [P.Profile(strategy="none", population="trt", threshold="any")], group="prior")
+    med = pred.median_time().values.reshape(-1)
+    r12 = pred.recovered_by([12.0]).values.reshape(-1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     finite = med[np.isfinite(med) & (med < 1e4)]
     axes[0].hist(np.log10(finite), bins=50, color=OKABE_ITO[1])
@@ -163,5 +204,47 @@ def prior_predictive_figure(prior: xr.DataTree, meta: dict) -> plt.Figure:
     return fig
 
 
-def threshold_levels() -> list[str]:
-    return list(THRESHOLD_LADDER)
+def headline(fit) -> dict[str, np.ndarray]:
+    """P(recovered by 12 months), P(never) and log median time (TRT, any sperm, average study)
+    for every strategy with direct evidence in the fit: the numbers ``make verify`` checks."""
+    strategies = strategies_with_evidence(fit)
+    if not strategies:
+        return {}
+    pred = P.Predictions(fit, [P.Profile(strategy=s, population="trt", threshold="any") for s in strategies])
+    r12 = pred.recovered_by([12.0]).isel(time=0)
+    never = pred.p_never()
+    med = pred.median_time()
+    out = {}
+    for i, s in enumerate(strategies):
+        out[f"p_recovered_12m[{s}]"] = r12.isel(profile=i).values.reshape(-1)
+        out[f"p_never[{s}]"] = never.isel(profile=i).values.reshape(-1)
+        m = med.isel(profile=i).values.reshape(-1)
+        out[f"log_median_months[{s}]"] = np.log(np.where(np.isfinite(m), m, 1e4))
+    return out
+
+
+def contrasts_table(fit, t: float = 12.0) -> pd.DataFrame:
+    rows = []
+    for s in strategies_with_evidence(fit):
+        if s == P.REFERENCE_STRATEGY:
+            continue
+        c = P.contrast_vs_none(fit, P.Profile(strategy=s), t)
+        rows.append({"strategy": s, **{f"diff_{t:g}m_{k}": v for k, v in c["diff_recovered_by_t"].items()},
+                     "p_better_than_none": c["p_better_than_none"], "note": c["note"]})
+    return pd.DataFrame(rows)
+
+
+def report_fit(fit, name: str) -> list:
+    """Every table and figure of a survival fit."""
+    from trt_recovery.report import save_figure
+    from trt_recovery.tables import write_table
+
+    out = write_table(main_table(fit), f"{name}_main_table", float_format="{:.3g}")
+    out += write_table(contrasts_table(fit), f"{name}_contrasts_vs_none")
+    out += save_figure(curves_figure(fit), f"{name}_curves")
+    ppc = ppc_table(fit)
+    out += write_table(ppc, f"{name}_ppc")
+    out += save_figure(ppc_figure(ppc), f"{name}_ppc")
+    out += save_figure(prior_predictive_figure(fit), f"{name}_prior_predictive")
+    out += write_table(fit.exclusions, f"{name}_exclusions")
+    return out

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from trt_recovery.fitting import load_posterior
+from trt_recovery.posterior import load_fit
+from trt_recovery.summaries import interval
 from trt_recovery.survival import predict as P
 
 
@@ -32,11 +33,22 @@ def pooled_log_likelihood(dt: xr.DataTree) -> xr.DataTree:
 
 
 def loo_comparison(sources: dict[str, str | Path]) -> pd.DataFrame:
-    """arviz ``compare`` (stacking) of fits of the same data, with the worst Pareto k of each."""
-    trees = {label: pooled_log_likelihood(load_posterior(src)[0]) for label, src in sources.items()}
-    table = az.compare(trees, var_name="all")
-    worst_k = {label: float(np.max(az.loo(t, var_name="all", pointwise=True).pareto_k)) for label, t in trees.items()}
-    table = table.copy()
+    """arviz ``compare`` (stacking) of fits of the same data, with the worst Pareto k of each.
+
+    When the comparison itself cannot be computed (for example a standard error that is not
+    finite), each fit's own PSIS-LOO is still reported, with the reason in a ``note`` column.
+    """
+    trees = {label: pooled_log_likelihood(load_fit(src).tree) for label, src in sources.items()}
+    loos = {label: az.loo(t, var_name="all", pointwise=True) for label, t in trees.items()}
+    worst_k = {label: float(np.max(loo.pareto_k)) for label, loo in loos.items()}
+    try:
+        table = az.compare(trees, var_name="all").copy()
+        table["note"] = ""
+    except (ValueError, FloatingPointError) as exc:
+        table = pd.DataFrame({"elpd": {k: float(v.elpd) for k, v in loos.items()},
+                              "se": {k: float(v.se) for k, v in loos.items()},
+                              "p": {k: float(v.p) for k, v in loos.items()}}).sort_values("elpd", ascending=False)
+        table["note"] = f"comparison not computed: {exc}"
     table["pareto_k_max"] = [worst_k[i] for i in table.index]
     return table
 
@@ -46,17 +58,18 @@ def headline_across(sources: dict[str, str | Path], population: str = "trt", thr
     """Median time and P(recovered by t) per strategy with direct evidence, for each fit."""
     rows = []
     for label, src in sources.items():
-        dt, meta = load_posterior(src)
-        used = pd.DataFrame(meta["used_rows"])
-        for s in sorted(set(used["strategy"])):
-            prof = P.Profile(strategy=s, population=population, threshold=threshold)
-            med = P.median_time(dt, meta, prof)
-            r = P.recovered_by(dt, meta, prof, [t])[:, 0]
-            rows.append({"fit": label, "strategy": s, "rows_used": len(used),
-                         "median_months": float(np.median(med)),
-                         f"p_recovered_{t:g}m": float(np.median(r)),
-                         f"p_recovered_{t:g}m_lower95": float(np.quantile(r, 0.025)),
-                         f"p_recovered_{t:g}m_upper95": float(np.quantile(r, 0.975))})
+        fit = load_fit(src)
+        strategies = sorted(set(fit.used["strategy"]))
+        pred = P.Predictions(fit, [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies])
+        med_all = pred.median_time()
+        r_all = pred.recovered_by([t]).isel(time=0)
+        for i, s in enumerate(strategies):
+            r = interval(r_all.isel(profile=i))
+            rows.append({"fit": label, "strategy": s, "rows_used": len(fit.used),
+                         "median_months": interval(med_all.isel(profile=i))[0],
+                         f"p_recovered_{t:g}m": r[0],
+                         f"p_recovered_{t:g}m_lower95": r[1],
+                         f"p_recovered_{t:g}m_upper95": r[2]})
     return pd.DataFrame(rows)
 
 

@@ -7,7 +7,9 @@ of the formats found in the dataset: r of n recovered by t, cumulative percentag
 times, a Kaplan-Meier median over all men, a median or mean among recoverers, "median not
 reached by t", or individual times censored at the end of follow-up. The result is a table with
 the columns of the harmonised outcome table, so :func:`trt_recovery.models.survival_cure.prepare`
-runs on it unchanged.
+runs on it unchanged. Each arm's log time scale and non-recovery logit come from
+:func:`trt_recovery.survival.design.linear_predictors` with the true parameter values (the same
+function the model's graph uses).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from trt_recovery.harmonise import HARMONISED_COLUMNS
+from trt_recovery.schema import load_schema
+from trt_recovery.survival import design
 from trt_recovery.survival.families import get_family
 
 FORMATS = ("count", "cumulative", "km_median", "recoverer_median", "recoverer_mean", "not_reached", "individual")
@@ -33,15 +37,26 @@ class Truth:
     strategy_time: dict[str, float] = field(default_factory=lambda: {"hcg_serm": -0.4, "hcg_fsh": -0.2})
     strategy_cure: dict[str, float] = field(default_factory=lambda: {"hcg_serm": -0.5, "hcg_fsh": 0.0})
     population_time: dict[str, float] = field(default_factory=lambda: {"contraception": 0.3})
+    #: step of the threshold ladder ending at the named threshold (the shift from its predecessor)
     threshold_time_step: dict[str, float] = field(default_factory=lambda: {"20": 0.5})
     study_time_sd: float = 0.25
     study_cure_sd: float = 0.3
 
-
-def _threshold_shift(truth: Truth, threshold: str) -> float:
-    if threshold == "any":
-        return 0.0
-    return truth.threshold_time_step.get(threshold, 0.0)
+    def parameters(self) -> tuple[dict, dict[str, list[str]]]:
+        """The truth as the parameter mapping and level order of :func:`design.linear_predictors`."""
+        levels = {f.name: f.free_levels() for f in design.FACTORS}
+        levels["threshold_free"] = []
+        # every ladder step its own segment: the truth is given step by step
+        levels["threshold_segment"] = [label for label, _ in design.ladder_segments(load_schema().threshold_ladder)]
+        par: dict = {"time_intercept": self.time_intercept, "cure_intercept": self.cure_intercept}
+        for attr, factor in (("strategy_time", "strategy"), ("strategy_cure", "strategy"),
+                             ("population_time", "population")):
+            effects = getattr(self, attr)
+            par[attr] = np.array([effects.get(lv, 0.0) for lv in levels[factor]])
+        steps = list(load_schema().threshold_ladder[1:])
+        par["threshold_time_step"] = np.array([self.threshold_time_step.get(t, 0.0) for t in steps])
+        par["threshold_cure_step"] = np.zeros(len(steps))
+        return par, levels
 
 
 def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: Truth | None = None,
@@ -52,6 +67,7 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
     rng = np.random.default_rng(seed)
     strategies = ["none", "hcg_serm", "hcg_fsh"]
     populations = ["trt", "contraception"]
+    par, levels = truth.parameters()
     rows = []
     for i in range(n_studies):
         sid = f"sim{1000 + i}"
@@ -61,9 +77,10 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
         fmt = formats[i % len(formats)]
         threshold = "20" if (i % 4 == 3 and fmt in ("count", "km_median")) else "any"
         z, w = rng.standard_normal(2)
-        mu = (truth.time_intercept + truth.strategy_time.get(strat, 0.0) + truth.population_time.get(pop, 0.0)
-              + _threshold_shift(truth, threshold) + truth.study_time_sd * z)
-        eta = truth.cure_intercept + truth.strategy_cure.get(strat, 0.0) + truth.study_cure_sd * w
+        arm = pd.DataFrame({"strategy": [strat], "population": [pop], "preparation": ["short_ester_injection"]})
+        mu, eta = design.linear_predictors(par, arm, levels, {}, [threshold],
+                                           study_time=truth.study_time_sd * z, study_cure=truth.study_cure_sd * w)
+        mu, eta = float(mu[0]), float(eta[0])
         n = int(rng.integers(40, 160))
         never = rng.uniform(size=n) < 1 / (1 + np.exp(-eta))
         t = fam.sample(rng, mu, truth.shape, n)

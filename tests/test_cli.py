@@ -1,0 +1,94 @@
+"""The CLI's exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import read, write
+from trt_recovery import cli, paths
+
+
+def test_validate_ok(capsys):
+    assert cli.main(["validate"]) == 0
+    assert capsys.readouterr().out.startswith("OK: ")
+
+
+def test_validate_reports_problems_and_fails(data_dir, capsys):
+    o = read(data_dir, "outcomes")
+    o.loc[o["outcome_id"] == "kohn2017_all_1", "events"] = "99"
+    write(data_dir, "outcomes", o)
+    assert cli.main(["validate", "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "INVALID: 1 problem(s)" in err and "outcomes.csv, row 4" in err and "events (99) exceed n (66)" in err
+
+
+def test_dictionary_check_passes(capsys):
+    assert cli.main(["dictionary", "--check"]) == 0
+
+
+def test_fit_unknown_analysis_is_a_clear_error(capsys):
+    assert cli.main(["fit", "no_such_analysis"]) == 1
+    assert "no such analysis config" in capsys.readouterr().err
+
+
+def test_predict_text_and_json(mock_survival_fit, capsys):
+    path = str(mock_survival_fit.path)
+    assert cli.main(["predict", "--analysis", path, "--strategy", "hcg_serm", "--times", "3,6,12"]) == 0
+    out = capsys.readouterr().out
+    assert "P(recovered by 12 months)" in out and "average study" in out and "new study" in out
+    assert "median time to recovery" in out and "nan" not in out
+    assert cli.main(["predict", "--analysis", path, "--strategy", "gonadorelin", "--format", "json", "--times", "6"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"average_study", "new_study", "note", "profile", "evidence"}
+    assert "No direct evidence" in data["note"] and data["evidence"]["rows"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "hcg_only"], "unknown strategy 'hcg_only' (valid: none, hcg"),
+        (["--threshold", "7"], "unknown threshold '7'"),
+        (["--age", "150"], "age (years) must be in [12, 90]"),
+        (["--trt-months", "-3"], "duration of androgen use (months) must be in [0, 600]"),
+        (["--times", "3,x"], "--times must be comma-separated numbers"),
+        (["--times", "nan"], "--times must be positive months"),
+    ],
+)
+def test_predict_rejects_bad_input_with_valid_values(mock_survival_fit, capsys, args, message):
+    assert cli.main(["predict", "--analysis", str(mock_survival_fit.path), *args]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_verify_passes_on_reproduction_and_names_a_changed_number(mock_survival_fit, tmp_path):
+    from trt_recovery import verify as V
+
+    path = mock_survival_fit.path
+    ref = V.write_reference("mocksurv", posterior=path, target=tmp_path / "ref.json")
+    table = V.verify("mocksurv", posterior=path, reference=ref)
+    assert len(table) > 0 and (table["status"] == "pass").all()
+    data = json.loads(ref.read_text())
+    key = next(iter(data["values"]))
+    data["values"][key] += 0.5
+    ref.write_text(json.dumps(data))
+    table = V.verify("mocksurv", posterior=path, reference=ref)
+    assert table.set_index("quantity").loc[key, "status"] == "FAIL"
+    data["data_hash"] = "0" * 64
+    ref.write_text(json.dumps(data))
+    assert "data changed" in V.verify("mocksurv", posterior=path, reference=ref)["status"].iloc[-1]
+
+
+def test_committed_references_match_current_data():
+    from PIL import Image
+
+    from trt_recovery import verify as V
+    from trt_recovery.validate import load_dataset
+
+    refs = sorted(V.REFERENCE_DIR.glob("*.json"))
+    assert refs
+    for r in refs:
+        assert json.loads(r.read_text())["data_hash"] == load_dataset().data_hash, f"{r.name} is stale"
+    # the README's main figure is a committed reference output too
+    assert Image.open(V.README_FIGURE).text["data_hash"] == load_dataset().data_hash, "README figure is stale"
+    assert "analysis/reference/survival_curves.png" in (paths.ROOT / "README.md").read_text()

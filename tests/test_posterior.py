@@ -1,0 +1,77 @@
+"""A saved fit is one object: tables round-trip, and a stale, corrupt or old file is refused."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from trt_recovery.posterior import StaleFitError, dataset_to_frame, frame_to_dataset, load_fit, open_fit, staleness
+
+
+def test_tables_round_trip_with_missing_values_and_types():
+    df = pd.DataFrame({"s": ["a", None, "c"], "i": pd.array([1, None, 3], dtype="Int64"), "f": [0.5, np.nan, 2.0],
+                       "b": [True, False, True]})
+    back = dataset_to_frame(frame_to_dataset(df))
+    assert back["s"].isna().tolist() == [False, True, False] and back["s"].iloc[2] == "c"
+    assert str(back["i"].dtype) == "Int64" and back["i"].isna().tolist() == [False, True, False]
+    assert back["b"].tolist() == [True, False, True]
+    np.testing.assert_array_equal(back["f"].to_numpy(), df["f"].to_numpy())
+
+
+def test_saved_fit_rebuilds_the_same_model_data(mock_survival_fit):
+    fit = load_fit(mock_survival_fit.path)
+    md, orig = fit.model_data(), mock_survival_fit.model_data()
+    assert md.coords == orig.coords
+    pd.testing.assert_frame_equal(md.arms.astype(object), orig.arms.astype(object), check_dtype=False)
+    for name, t in orig.terms.items():
+        if len(t):
+            pd.testing.assert_frame_equal(md.terms[name].reset_index(drop=True), t.reset_index(drop=True),
+                                          check_dtype=False)
+    assert fit.build_model().point_logps() == mock_survival_fit.build_model().point_logps()
+
+
+def test_corrupt_truncated_or_old_files_are_refused(mock_success_fit, tmp_path):
+    good = tmp_path / "good.nc"
+    shutil.copy(mock_success_fit.path, good)
+    assert load_fit(good).model == "binomial_success"
+    # a changed draw: the checksum no longer matches
+    dt = xr.open_datatree(good).load()
+    post = dt["posterior"].to_dataset()
+    post["study_sd"] = post["study_sd"] + 1e-9
+    dt["posterior"] = post
+    dt.to_netcdf(tmp_path / "changed.nc")
+    with pytest.raises(StaleFitError, match="checksum mismatch"):
+        load_fit(tmp_path / "changed.nc")
+    # a truncated file
+    (tmp_path / "cut.nc").write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(StaleFitError, match="unreadable posterior"):
+        load_fit(tmp_path / "cut.nc")
+    # a file written before provenance groups existed
+    dt = xr.open_datatree(good).load()
+    del dt.attrs["format"]
+    dt.to_netcdf(tmp_path / "old.nc")
+    with pytest.raises(StaleFitError, match="older version"):
+        load_fit(tmp_path / "old.nc")
+
+
+def test_changed_model_code_or_repository_data_make_a_fit_stale(mock_success_fit, monkeypatch):
+    fit = open_fit(mock_success_fit.path)
+    assert staleness(fit) == []  # a fit of a given table is not compared with data/
+    fit.tree.attrs["model_identity"] = "0" * 64
+    assert "code of model 'binomial_success' changed" in staleness(fit)[0]
+    fit.tree.attrs["model_identity"] = fit.spec.identity()
+    fit.tree.attrs["data_source"] = "repository"
+    assert any("data/ changed" in r for r in staleness(fit))
+
+
+def test_model_identity_ignores_documentation_but_not_code():
+    from trt_recovery.models.base import _code_only
+
+    a = 'def f(x):\n    """Doc."""\n    return x + 1  # comment\n'
+    b = 'def f(x):\n    """Other words."""\n    # another comment\n    return x + 1\n'
+    c = 'def f(x):\n    """Doc."""\n    return x + 2\n'
+    assert _code_only(a) == _code_only(b) != _code_only(c)
