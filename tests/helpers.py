@@ -40,7 +40,7 @@ def synthetic_tables(directory: Path, arms: list[dict], seed: int) -> None:
         )
         aid = f"{sid}_all"
         arm_rows.append(
-            dict(arm_id=aid, study_id=sid, arm_label="all", parent_arm_id="", strategy=a["strategy"], serm_agent="",
+            dict(arm_id=aid, study_id=sid, arm_label="all", parent_arm_id="", overlaps_arm_id="", strategy=a["strategy"], serm_agent="",
                  agents_doses="", n=a["n"], androgen_preparation="", androgen_dose="", androgen_duration_value="",
                  androgen_duration_stat="", androgen_duration_unit="", age_value="", age_stat="",
                  baseline_sperm_status="", n_azoospermic="", n_severe_oligozoospermic="", time_zero="",

@@ -235,3 +235,22 @@ def pm_draw(var):
     import pymc as pm
 
     return pm.draw(var, random_seed=1)
+
+
+def test_saved_fit_with_an_empty_term_rebuilds_for_predictions(mocked_sampler, tmp_path):
+    """A saved fit keeps only non-empty likelihood terms; rebuilding it (for predictions) must not
+    require the empty ones (here: medians only, no means)."""
+    import pytensor
+
+    from helpers import mock_config
+    from trt_recovery.posterior import open_fit
+
+    table = _table()
+    medians = table[table["statistic"] != "mean"]
+    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+        res = fit_analysis(mock_config("conc_medians", "lognormal_concentration"), harmonised_outcomes=medians,
+                           path=tmp_path / "conc_medians.nc", prior_draws=100)
+        fit = open_fit(res.path)
+        assert "conc_mean" not in fit.terms and len(fit.terms["conc_median"])
+        pred = fit.predictions(["predicted_median"], seed=1)
+    assert np.isfinite(pred["predicted_median"].values).all()

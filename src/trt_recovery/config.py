@@ -72,6 +72,8 @@ class DataSelection:
     strategies: tuple[str, ...] | None = None
     thresholds: tuple[str, ...] | None = None
     include_secondary: bool = True
+    #: study designs left out (e.g. [case_report])
+    exclude_designs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
         strategies=_terms(source, "data.strategies", d.get("strategies"), "strategy"),
         thresholds=_terms(source, "data.thresholds", d.get("thresholds"), "threshold"),
         include_secondary=inc,
+        exclude_designs=_terms(source, "data.exclude_designs", d.get("exclude_designs"), "design") or (),
     )
 
     priors = raw.get("priors") or {}

@@ -31,8 +31,10 @@ HARMONISED_COLUMNS = [
     "outcome_id",
     "arm_id",
     "parent_arm_id",
+    "overlaps_arm_id",
     "study_id",
     "population",
+    "design",
     "strategy",
     "serm_agent",
     "androgen_preparation",
@@ -85,6 +87,8 @@ def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
     kind = r["outcome"]
     if kind == "preserved_proportion":
         return "preservation during ongoing therapy is not modelled"
+    if kind == "prevalence_proportion":
+        return "point prevalence at a time (including men above the threshold at time zero) is not modelled yet"
     if kind in ("cumulative_proportion", "km_point") and pd.isna(r["n"]):
         return "proportion without a reported denominator (n): cannot be turned into counts"
     if kind == "pregnancy":
@@ -98,7 +102,7 @@ def harmonise(ds: Dataset) -> Harmonised:
     """Build the harmonised outcome table and the exclusion report from a validated dataset."""
     studies = ds.studies.set_index("study_id")
     arms = ds.arms.merge(
-        ds.studies[["study_id", "population", "duplicate_of"]], on="study_id", how="left", validate="many_to_one"
+        ds.studies[["study_id", "population", "design", "duplicate_of"]], on="study_id", how="left", validate="many_to_one"
     )
     arms["androgen_duration_months"] = [
         to_months(v, u) for v, u in zip(arms["androgen_duration_value"], arms["androgen_duration_unit"], strict=True)
@@ -106,8 +110,10 @@ def harmonise(ds: Dataset) -> Harmonised:
     arm_cols = [
         "arm_id",
         "parent_arm_id",
+        "overlaps_arm_id",
         "study_id",
         "population",
+        "design",
         "strategy",
         "serm_agent",
         "androgen_preparation",

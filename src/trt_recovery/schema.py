@@ -55,6 +55,8 @@ class TableSpec:
     description: str
     columns: dict[str, ColumnSpec]
     foreign_keys: dict[str, str] = field(default_factory=dict)
+    #: a dataset may leave this table out (e.g. the screening log of a test dataset)
+    optional: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -109,6 +111,7 @@ def _parse(raw: dict, source: Path) -> Schema:
             description=t.get("description", ""),
             columns=cols,
             foreign_keys=dict(t.get("foreign_keys", {})),
+            optional=bool(t.get("optional", False)),
         )
     ladder = tuple(str(t) for t in raw.get("threshold_ladder", []))
     unknown = [t for t in ladder if t not in vocabularies.get("threshold", {})]

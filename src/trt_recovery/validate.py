@@ -35,6 +35,8 @@ REQUIRED_BY_OUTCOME: dict[str, tuple[str, ...]] = {
     "concentration": ("value", "value_unit", "statistic"),
     "preserved_count": ("threshold", "n", "events"),
     "preserved_proportion": ("threshold", "time", "value", "statistic"),
+    "prevalence_proportion": ("threshold", "time", "value", "statistic"),
+    "individual": ("threshold", "time", "n", "events"),
     "pregnancy": (),
 }
 #: Statistics each outcome kind may carry.
@@ -42,6 +44,7 @@ STATISTIC_BY_OUTCOME: dict[str, tuple[str, ...]] = {
     "cumulative_proportion": ("percent", "proportion"),
     "km_point": ("percent", "proportion"),
     "preserved_proportion": ("percent", "proportion"),
+    "prevalence_proportion": ("percent", "proportion"),
     "pregnancy": ("percent", "proportion", "count"),
     "time_to_recovery": ("mean", "median"),
     "concentration": ("mean", "median"),
@@ -326,6 +329,12 @@ def _check_arms(c: _Collector, a: pd.DataFrame, studies: pd.DataFrame | None) ->
                     c.add(row, "parent_arm_id", "an arm cannot be its own parent")
                 if _present(p["n"]) and _present(r["n"]) and int(r["n"]) > int(p["n"]):
                     c.add(row, "n", f"subgroup n ({int(r['n'])}) exceeds its parent arm's n ({int(p['n'])})")
+        other = r.get("overlaps_arm_id")
+        if _present(other):
+            if other not in parents:
+                c.add(row, "overlaps_arm_id", f"refers to unknown arm_id {other!r}")
+            elif parents[other]["study_id"] == sid:
+                c.add(row, "overlaps_arm_id", "names an arm of the same study (use parent_arm_id for subgroups)")
         if r["strategy"] == "serm" and not _present(r["serm_agent"]):
             c.add(row, "serm_agent", "required for strategy 'serm' (which SERM)")
         n = r["n"]
@@ -371,8 +380,15 @@ def _check_outcomes(c: _Collector, o: pd.DataFrame, arms: pd.DataFrame | None, s
             c.add(row, "value_unit", f"{r['value_unit']!r} is not a unit of outcome '{kind}' ({', '.join(allowed_units)})")
         if kind == "pregnancy" and not _present(r["events"]) and not _present(r["value"]):
             c.add(row, "events", "a pregnancy row needs events or a percentage (value)")
-        if _present(r["over"]) and kind != "time_to_recovery":
-            c.add(row, "over", "only time_to_recovery rows say whether a time is over all men or recoverers")
+        if _present(r["over"]) and kind not in ("time_to_recovery", "concentration"):
+            c.add(row, "over", "only time_to_recovery and concentration rows say over whom a value is")
+        if _present(r["over"]) and r["over"] == "first_recovery" and kind != "concentration":
+            c.add(row, "over", "'first_recovery' describes a concentration at each man's first recovered sample")
+        if kind == "individual":
+            if _present(r["n"]) and int(r["n"]) != 1:
+                c.add(row, "n", "an individual row is one man: n must be 1")
+            if _present(r["events"]) and int(r["events"]) not in (0, 1):
+                c.add(row, "events", "an individual row has events 1 (recovered) or 0 (not recovered by time)")
         n, ev, val = r["n"], r["events"], r["value"]
         if _present(n) and _present(ev) and int(ev) > int(n):
             c.add(row, "events", f"events ({int(ev)}) exceed n ({int(n)})")
@@ -475,6 +491,9 @@ def check_dataset(
     for name, spec in schema.tables.items():
         path = Path(directory) / spec.file
         fnames[name] = _display_path(path)
+        if spec.optional and not path.exists():
+            raw[name] = typed[name] = None
+            continue
         df, probs = _read_raw(path, spec)
         problems += probs
         raw[name] = df

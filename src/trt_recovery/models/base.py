@@ -128,6 +128,10 @@ def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
         bad = keep & ~df[col].isin(allowed)
         reasons[bad] = [msg.format(v=v) for v in df.loc[bad, col]]
         keep &= ~bad
+    if selection.exclude_designs and "design" in df:
+        bad = keep & df["design"].isin(selection.exclude_designs)
+        reasons[bad] = [f"study design {v!r} left out by this analysis" for v in df.loc[bad, "design"]]
+        keep &= ~bad
     if not selection.include_secondary:
         bad = keep & (df["confidence"] == "secondary")
         reasons[bad] = "value read in a secondary source (excluded by this analysis)"
@@ -140,25 +144,38 @@ def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
 
 
 def resolve_overlaps(usable: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
-    """Never let the same men enter a model twice through an arm and its subgroups.
+    """Never let the same men enter a model twice, and prefer arms with a single strategy.
 
-    For each arm with subgroup arms (``parent_arm_id``): when the parent has usable rows, the
-    subgroups' rows are excluded; otherwise the subgroups' rows are used instead.
+    * Subgroups (``parent_arm_id``): when the parent has usable rows, the subgroups' rows are
+      excluded; otherwise the subgroups' rows are used instead. Exception: when a usable subgroup
+      has a different strategy from its parent (the parent mixes strategies, e.g. treated and
+      untreated men reported together), the subgroups are used and the parent's rows excluded.
+    * The same men in two studies (``overlaps_arm_id`` names the other study's arm, which holds
+      them): when that arm has usable rows, this arm's rows are excluded; otherwise they are used.
     """
     excluded: list[dict] = []
+
+    def drop(mask, reason):
+        for _, r in usable[mask].iterrows():
+            excluded.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id,
+                             "reason": reason(r)})
+        return usable[~mask].copy()
+
+    child = usable["parent_arm_id"].notna()
+    strategy_of = usable.drop_duplicates("arm_id").set_index("arm_id")["strategy"]
+    split_parents = {p for p, s in zip(usable.loc[child, "parent_arm_id"], usable.loc[child, "strategy"], strict=True)
+                     if p in strategy_of.index and strategy_of[p] != s}
+    usable = drop(usable["arm_id"].isin(split_parents),
+                  lambda r: f"arm {r.arm_id} mixes strategies; its subgroups with their own strategy are used instead")
     child = usable["parent_arm_id"].notna()
     parents_with_rows = set(usable.loc[~child, "arm_id"])
-    drop = child & usable["parent_arm_id"].isin(parents_with_rows)
-    for _, r in usable[drop].iterrows():
-        excluded.append(
-            {
-                "outcome_id": r.outcome_id,
-                "arm_id": r.arm_id,
-                "study_id": r.study_id,
-                "reason": f"subgroup of arm {r.parent_arm_id}, which is used (its men would count twice)",
-            }
-        )
-    return usable[~drop].copy(), excluded
+    usable = drop(child & usable["parent_arm_id"].isin(parents_with_rows),
+                  lambda r: f"subgroup of arm {r.parent_arm_id}, which is used (its men would count twice)")
+    if "overlaps_arm_id" in usable:
+        present = set(usable["arm_id"])
+        usable = drop(usable["overlaps_arm_id"].notna() & usable["overlaps_arm_id"].isin(present),
+                      lambda r: f"same men as arm {r.overlaps_arm_id} of another study, which is used (counted once)")
+    return usable, excluded
 
 
 #: Population whose effect is fixed at 0 in models with a population term (when the data have it).

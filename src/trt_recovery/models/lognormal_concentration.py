@@ -215,6 +215,9 @@ def _ndtr(x, lib):
 def _reason(r: pd.Series) -> str | None:
     if r["outcome"] != "concentration":
         return f"outcome '{r['outcome']}' is not a concentration"
+    over = r.get("over")
+    if not pd.isna(over) and over == "first_recovery":
+        return "value at each man's first recovered sample, among recoverers: not a concentration reached at follow-up"
     if r["value_unit"] != CONCENTRATION_UNIT:
         return f"value in '{r['value_unit']}' (total count), not a concentration in {CONCENTRATION_UNIT}"
     if r["statistic"] not in ("mean", "median"):
@@ -302,8 +305,8 @@ def build(data: ModelData, priors: dict[str, float], predict=None) -> pm.Model:
         else:  # one within-arm log-SD shared by every arm
             sigma = pm.Deterministic("arm_log_sd", pt.exp(lam) * pt.ones(len(used)), dims="arm")
 
-        t = data.terms["conc_mean"]
-        if len(t):
+        t = data.terms.get("conc_mean")  # a saved fit keeps only non-empty terms
+        if t is not None and len(t):
             ix = np.array([arm_index[a] for a in t["arm_id"]])
             sd = t["sd"].to_numpy(float)
             model.add_coord("conc_mean_obs", t["arm_id"].tolist())
@@ -313,8 +316,8 @@ def build(data: ModelData, priors: dict[str, float], predict=None) -> pm.Model:
                 [np.nan_to_num(sd, nan=1.0), (~np.isnan(sd)).astype(float), t["size"].to_numpy(float), mu[ix], sigma[ix]],
                 weight, "conc_mean_obs",
             )
-        t = data.terms["conc_median"]
-        if len(t):
+        t = data.terms.get("conc_median")  # a saved fit keeps only non-empty terms
+        if t is not None and len(t):
             ix = np.array([arm_index[a] for a in t["arm_id"]])
             logs = {k: np.log(t[k].to_numpy(float)) for k in ("q1", "q3", "min", "max")}
             model.add_coord("conc_median_obs", t["arm_id"].tolist())
