@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules
+# a recipe that fails never leaves its (partial) target behind
+.DELETE_ON_ERROR:
 
 VENV      := .venv
 BIN       := $(VENV)/bin
@@ -21,6 +23,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 \
 	    command -v $$p; break; fi; done)
 
 DATA      := data/schema.yaml data/studies.csv data/arms.csv data/outcomes.csv
+SCREENING := $(wildcard data/screening.csv)
 # Code that changes what a fit computes. Plotting and reporting code is not here, so editing a
 # figure never triggers a refit.
 MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.py src/trt_recovery/posterior.py \
@@ -29,19 +32,26 @@ MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.p
              src/trt_recovery/harmonise.py src/trt_recovery/validate.py src/trt_recovery/schema.py \
              src/trt_recovery/config.py
 ANALYSES  := $(basename $(notdir $(wildcard analysis/*.yaml)))
-POSTERIORS := $(addprefix $(RESULTS)/posteriors/,$(addsuffix .nc,$(ANALYSES)))
+# Sensitivity and model-check variants (configs with `extends:`): a failed fit is reported as
+# failed without stopping the build; their make target is a status file written either way.
+SENSITIVITY := $(basename $(notdir $(shell grep -l '^extends:' analysis/*.yaml)))
+MAIN_ANALYSES := $(filter-out $(SENSITIVITY),$(ANALYSES))
+POSTERIORS := $(addprefix $(RESULTS)/posteriors/,$(addsuffix .nc,$(MAIN_ANALYSES))) \
+              $(addprefix $(RESULTS)/posteriors/,$(addsuffix .status.json,$(SENSITIVITY)))
+STAMPS    := $(RESULTS)/stamps
 NOTEBOOKS := $(wildcard notebooks/[0-9]*.py)
 EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS))
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
-.PHONY: help all env validate data dictionary fit figures notebooks test test-fast test-slow bench recovery verify loso lab clean outputs priors
+
+.PHONY: help all env validate data prisma certainty dictionary fit figures notebooks test test-fast test-slow bench recovery verify loso sbc lab clean outputs priors
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 	@echo "Set PYTHON=/path/to/python3.12 to choose the interpreter used to build $(VENV)."
 
-all: env validate data fit figures notebooks outputs ## Create the environment if missing and reproduce every result
+all: env validate data prisma fit figures certainty notebooks outputs ## Create the environment if missing and reproduce every result
 
 env: $(STAMP) ## Create .venv with a Python >= 3.12 and install the package
 
@@ -65,10 +75,33 @@ data: $(HARMONISED) ## Build the harmonised outcome table, exclusion report and 
 $(HARMONISED): $(DATA) src/trt_recovery/harmonise.py src/trt_recovery/evidence.py $(STAMP)
 	$(CLI) harmonise
 
+prisma: $(RESULTS)/figures/prisma_flow.png ## PRISMA 2020 flow (figure and table) from data/screening.csv
+
+$(RESULTS)/figures/prisma_flow.png: $(DATA) $(SCREENING) $(wildcard analysis/*.yaml) src/trt_recovery/prisma.py $(MODEL_SRC) $(STAMP)
+	$(CLI) prisma
+
+certainty: $(RESULTS)/tables/summary_of_findings.csv ## Summary-of-findings table with GRADE-style certainty (from the main fits)
+
+$(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,survival.nc success_rate.nc concentration.nc) \
+		analysis/certainty/rules.yaml src/trt_recovery/certainty.py src/trt_recovery/power_scaling.py
+	$(CLI) certainty
+
 fit: $(POSTERIORS) ## Fit every analysis in analysis/*.yaml (skipped when up to date)
 
-$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(DATA) $(MODEL_SRC) $(STAMP)
+# Each fit depends on the hash of the rows its model uses (a stamp rewritten only when it changes),
+# not on the raw tables: a data edit refits only the analyses whose selected rows changed.
+$(STAMPS)/.refreshed: $(DATA) $(STAMP)
+	$(CLI) stamps
+	@touch $@
+
+$(STAMPS)/%.inputs: $(STAMPS)/.refreshed ;
+.SECONDARY: $(addprefix $(STAMPS)/,$(addsuffix .inputs,$(ANALYSES)))
+
+$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(STAMPS)/%.inputs $(MODEL_SRC) $(STAMP)
 	$(CLI) fit $*
+
+$(RESULTS)/posteriors/%.status.json: analysis/%.yaml $(STAMPS)/%.inputs $(MODEL_SRC) $(STAMP)
+	$(CLI) fit $* --allow-failure --status-file $@
 
 figures: $(STAMP) ## Rebuild figures and tables from cached posteriors (never refits)
 	$(CLI) report $(ANALYSES)
@@ -78,8 +111,16 @@ notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/
 $(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(DATA) $(STAMP)
 	$(CLI) notebook $<
 
-loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses (influence tables; several minutes)
-	$(CLI) loso success_rate survival concentration
+# Dask: a local cluster (one worker per core) unless DASK_SCHEDULER names a scheduler address.
+DASK_SCHEDULER ?=
+DASK_FLAGS := $(if $(DASK_SCHEDULER),--scheduler $(DASK_SCHEDULER),)
+SBC_REPLICATIONS ?= 200
+
+loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through Dask (influence tables; several minutes)
+	$(CLI) loso success_rate survival concentration $(DASK_FLAGS)
+
+sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; hours on 2 cores)
+	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)
 
 verify: $(POSTERIORS) ## Refit if needed and compare headline numbers with analysis/reference (pass/fail table)
 	$(CLI) verify

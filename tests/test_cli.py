@@ -33,6 +33,19 @@ def test_fit_unknown_analysis_is_a_clear_error(capsys):
     assert "no such analysis config" in capsys.readouterr().err
 
 
+def test_unknown_name_is_one_line_but_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    assert cli.main(["priors", "no_such_model"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown model 'no_such_model' (registered: ") and "Traceback" not in err
+
+    def broken(args):
+        return {}["conc_mean"]  # a programming error, not bad input
+
+    monkeypatch.setattr(cli, "cmd_validate", broken)
+    with pytest.raises(KeyError, match="conc_mean"):
+        cli.main(["validate"])
+
+
 def test_predict_text_and_json(mock_survival_fit, capsys):
     path = str(mock_survival_fit.path)
     assert cli.main(["predict", "--analysis", path, "--strategy", "hcg_serm", "--times", "3,6,12"]) == 0
@@ -92,3 +105,42 @@ def test_committed_references_match_current_data():
     # the README's main figure is a committed reference output too
     assert Image.open(V.README_FIGURE).text["data_hash"] == load_dataset().data_hash, "README figure is stale"
     assert "analysis/reference/survival_curves.png" in (paths.ROOT / "README.md").read_text()
+
+
+def test_a_failed_sensitivity_fit_is_reported_and_does_not_stop_the_build(tmp_path, monkeypatch, mocked_sampler,
+                                                                          simulated_survival_table, capsys):
+    """`fit --allow-failure` exits 0 with a 'failed' status file; `report` says FAILED and goes on for a
+    sensitivity fit, but fails for a main analysis."""
+    import yaml
+
+    from trt_recovery import config as config_mod
+    from trt_recovery import fitting, paths
+
+    monkeypatch.setattr(paths, "POSTERIORS_DIR", tmp_path / "posteriors")
+    monkeypatch.setattr(fitting, "harmonise", lambda ds: type("H", (), {"outcomes": simulated_survival_table,
+                                                                        "exclusions": simulated_survival_table.iloc[:0]})())
+    cfg = tmp_path / "sensfail.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "sensfail", "model": "binomial_success",
+                                   "sampler": {"seed": 3, "draws": 20, "tune": 0, "chains": 2},
+                                   "checks": {"ess_bulk_min": 10**6}}))
+    status = tmp_path / "sensfail.status.json"
+    assert cli.main(["fit", str(cfg), "--allow-failure", "--status-file", str(status)]) == 0
+    assert json.loads(status.read_text())["passed"] is False
+    assert (tmp_path / "posteriors" / "sensfail.failed.nc").exists()
+    assert cli.main(["fit", str(cfg), "--status-file", str(status)]) == 2  # without the flag: the build stops
+    capsys.readouterr()
+    monkeypatch.setattr(config_mod, "sensitivity_analyses", lambda: ["sensfail"])
+    assert cli.main(["report", "sensfail"]) == 0
+    assert "sensitivity fit FAILED" in capsys.readouterr().out
+    monkeypatch.setattr(config_mod, "sensitivity_analyses", lambda: [])
+    assert cli.main(["report", "sensfail"]) == 1
+    assert "MAIN ANALYSIS FAILED" in capsys.readouterr().out
+
+
+def test_output_to_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "cmd_outputs", closed_pipe)
+    assert cli.main(["outputs"]) == 1
+    assert "Traceback" not in capsys.readouterr().err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 import pytest
 
 from helpers import read, write
@@ -54,7 +56,18 @@ def test_thresholds_are_never_converted(data_dir):
     assert (merged["threshold"].fillna("") == merged["threshold_raw"].fillna("")).all()
 
 
-def test_proportion_without_denominator_is_excluded_with_reason(data_dir):
+def test_proportion_without_denominator_is_kept_with_its_printed_precision(data_dir):
+    """A percentage without n is passed on (a model may integrate over the denominators it admits),
+    with no invented count and the number of decimals it was printed with."""
     h = harmonise(load_dataset(data_dir))
-    reason = h.exclusions.set_index("outcome_id").loc["samplaski2014_all_1", "reason"]
-    assert "denominator" in reason
+    assert "samplaski2014_all_1" not in set(h.exclusions["outcome_id"])
+    row = h.outcomes.set_index("outcome_id").loc["samplaski2014_all_1"]
+    assert pd.isna(row["n"]) and pd.isna(row["events"])
+    assert row["proportion"] == pytest.approx(0.65) and row["printed_decimals"] == 0
+
+
+@pytest.mark.parametrize("printed, decimals", [(65, 0), (64.8, 1), (64.85, 2), (0.5, 1), (100, 0)])
+def test_printed_decimals(printed, decimals):
+    from trt_recovery.harmonise import printed_decimals
+
+    assert printed_decimals(printed) == decimals

@@ -65,7 +65,41 @@ def test_changed_model_code_or_repository_data_make_a_fit_stale(mock_success_fit
     assert "code of model 'binomial_success' changed" in staleness(fit)[0]
     fit.tree.attrs["model_identity"] = fit.spec.identity()
     fit.tree.attrs["data_source"] = "repository"
-    assert any("data/ changed" in r for r in staleness(fit))
+    from trt_recovery import stamps
+
+    # data/ differs from the fit's data hash: stale only if the rows the analysis uses changed
+    monkeypatch.setattr(stamps, "input_hashes", lambda names: {names[0]: fit.tree.attrs["model_data_hash"]})
+    assert staleness(fit) == []
+    monkeypatch.setattr(stamps, "input_hashes", lambda names: {names[0]: "something else"})
+    assert any("rows this analysis uses changed" in r for r in staleness(fit))
+
+
+def test_input_stamps_move_only_for_the_analysis_whose_rows_changed(tmp_path):
+    """Editing a concentration row changes the concentration analysis's inputs, not the success model's."""
+    import shutil
+
+    import pandas as pd
+
+    from trt_recovery import paths
+    from trt_recovery.stamps import input_hashes
+    from trt_recovery.validate import load_dataset
+
+    before = input_hashes(["success_rate", "concentration"])
+    d = tmp_path / "data"
+    shutil.copytree(paths.DATA_DIR, d)
+    out = pd.read_csv(d / "outcomes.csv", dtype=str, keep_default_na=False)
+    from trt_recovery.config import load_config
+    from trt_recovery.harmonise import harmonise
+    from trt_recovery.models import get_model
+
+    cfg = load_config(paths.analysis_config("concentration"))
+    conc_row = get_model(cfg.model).prepare(harmonise(load_dataset()).outcomes, cfg.data).used["outcome_id"].iloc[0]
+    i = out.index[out["outcome_id"] == conc_row][0]
+    out.loc[i, "value"] = str(float(out.loc[i, "value"]) * 1.1)
+    out.to_csv(d / "outcomes.csv", index=False)
+    after = input_hashes(["success_rate", "concentration"], dataset=load_dataset(d))
+    assert after["success_rate"] == before["success_rate"]
+    assert after["concentration"] != before["concentration"]
 
 
 def test_model_identity_ignores_documentation_but_not_code():

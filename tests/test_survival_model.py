@@ -34,8 +34,15 @@ def test_fixture_rows_become_terms_or_exclusions(data_dir):
     means = md.terms["mean_time"]
     # Wenker's mean among recoverers takes its number of recoverers from the arm's count row
     assert means["size"].tolist() == [47.0] and means["value"].tolist() == [4.6]
+    # a count without a follow-up time and a percentage without n enter the marginal term, with
+    # the assumption they rest on written down
+    marginal = md.terms["marginal_count"].set_index("outcome_id")
+    assert set(marginal.index) == {"wenker2015_all_1", "samplaski2014_all_1"}
+    assert (marginal.loc["wenker2015_all_1", ["n", "events"]] == [49, 47]).all()
+    assert "follow-up time not reported" in marginal.loc["wenker2015_all_1", "assumption"]
+    assert marginal.loc["samplaski2014_all_1", "time"] == 6.0 and np.isnan(marginal.loc["samplaski2014_all_1", "n"])
+    assert "denominator not reported" in marginal.loc["samplaski2014_all_1", "assumption"]
     reasons = md.exclusions.set_index("outcome_id")["reason"]
-    assert "count without a follow-up time" in reasons["wenker2015_all_1"]
     assert "not a time-to-recovery format" in reasons["wenker2015_all_3"]
     every = set(h.outcomes["outcome_id"])
     used = {o for t in md.terms.values() if len(t) for o in t["outcome_id"]}

@@ -150,3 +150,82 @@ def test_not_reached_term():
     assert got == pytest.approx(expected, rel=1e-9)
     tensor = as_tensor_eval(lambda a, b, c, d, e, f: lik.not_reached_logp(a, b, c, d, e, f, fam), t, n, mu, shape, np.log(pi), np.log1p(-pi))
     assert float(tensor) == pytest.approx(expected, rel=1e-8)
+
+
+def test_denominators_admitted_by_a_printed_percentage():
+    from trt_recovery.models.survival_cure import denominator_candidates
+
+    # 64.8% admits 35/54 (64.81%, rounded or truncated) and 24/37 (64.86%, truncated) up to 66 men
+    assert denominator_candidates(0.648, 1, 66) == [(37, 24), (54, 35)]
+    assert [n for n, _ in denominator_candidates(0.917, 1, 66)] == [12, 24, 36, 48, 60]
+    # a whole-number percentage admits many; 100% admits every n with k = n
+    assert len(denominator_candidates(0.65, 0, 60)) > 10
+    assert denominator_candidates(1.0, 0, 5) == [(n, n) for n in range(1, 6)]
+    # truncated printing (14/17 = 82.35 printed 82.3) is admitted too
+    assert (17, 14) in denominator_candidates(0.823, 1, 20)
+
+
+def test_marginal_count_is_the_weighted_average_of_binomials():
+    fam = get_family("weibull")
+    mu, shape, pi = np.log(6.0), 1.3, 0.2
+    ev = np.array([[3.0, 6.0, 0.0]])
+    n = np.array([[5.0, 10.0, 0.0]])
+    lw = np.array([[np.log(0.25), np.log(0.75), -np.inf]])
+    grid = np.array([[2.0, 6.0, 18.0]])
+    ref = scipy_dist("weibull", mu, shape)
+    expected = np.log(sum(w * np.mean([stats.binom.pmf(k, nn, (1 - pi) * ref.cdf(t)) for t in grid[0]])
+                          for k, nn, w in ((3, 5, 0.25), (6, 10, 0.75))))
+    got = lik.marginal_count_logp(ev, n, lw, grid, np.array([mu]), shape, np.array([np.log(pi)]), np.array([np.log1p(-pi)]), fam)
+    assert got[0] == pytest.approx(expected, rel=1e-10)
+    tensor = lik.marginal_count_logp(pt.as_tensor(ev), pt.as_tensor(n), pt.as_tensor(lw), pt.as_tensor(grid),
+                                     pt.as_tensor(np.array([mu])), pt.as_tensor(shape), pt.as_tensor(np.array([np.log(pi)])),
+                                     pt.as_tensor(np.array([np.log1p(-pi)])), fam).eval()
+    assert float(tensor[0]) == pytest.approx(expected, rel=1e-8)
+
+
+def test_marginal_count_with_known_n_and_time_is_the_plain_binomial():
+    fam = get_family("loglogistic")
+    mu, shape, pi = np.log(5.0), 2.0, 0.1
+    got = lik.marginal_count_logp(np.array([[12.0]]), np.array([[20.0]]), np.array([[0.0]]), np.full((1, 4), 6.0),
+                                  np.array([mu]), shape, np.array([np.log(pi)]), np.array([np.log1p(-pi)]), fam)
+    plain = lik.interval_count_logp(12.0, 20.0, 0.0, 6.0, mu, shape, np.log(pi), np.log1p(-pi), fam)
+    assert got[0] == pytest.approx(plain, rel=1e-12)
+
+
+def test_marginal_blocks_give_the_same_likelihood_as_the_padded_arrays():
+    """Splitting rows by (known time, known count) and trimming the padding changes nothing but cost."""
+    import pandas as pd
+
+    from trt_recovery.models.survival_cure import DEFAULT_PRIORS, marginal_arrays, marginal_block_logp, marginal_blocks
+
+    t = pd.DataFrame({"outcome_id": list("abcde"), "arm_id": list("abcde"), "threshold": ["any"] * 5,
+                      "time": [np.nan, 6.0, np.nan, 12.0, 3.0], "n": [49.0, np.nan, 22.0, np.nan, 10.0],
+                      "events": [47.0, np.nan, 15.0, np.nan, 4.0], "proportion": [47 / 49, 0.65, 15 / 22, 1.0, 0.4],
+                      "decimals": [np.nan, 0, np.nan, 0, np.nan], "n_bound": [49, 59, 22, 120, 10]})
+    fam = get_family("weibull")
+    rng = np.random.default_rng(2)
+    mu, eta = rng.normal(1.5, 0.5, 5), rng.normal(-1.5, 0.5, 5)
+    lp, l1p = -np.logaddexp(0, -eta), -np.logaddexp(0, eta)
+    a = marginal_arrays(t, DEFAULT_PRIORS)
+    padded = lik.marginal_count_logp(a["events"], a["at_risk"], a["log_w"], a["t_grid"], mu, 1.4, lp, l1p, fam)
+    blocks = marginal_blocks(t, DEFAULT_PRIORS)
+    assert sum(b[1]["events"].size * b[1]["t_grid"].shape[1] for b in blocks) < a["events"].size * a["t_grid"].shape[1] / 5
+    np.testing.assert_allclose(marginal_block_logp(blocks, mu, 1.4, lp, l1p, fam), padded, rtol=1e-12)
+    tensor = marginal_block_logp(blocks, pt.as_tensor(mu), pt.as_tensor(1.4), pt.as_tensor(lp), pt.as_tensor(l1p), fam)
+    np.testing.assert_allclose(tensor.eval(), padded, rtol=1e-8)
+
+
+def test_marginal_terms_enter_the_model_and_the_report(mock_survival_fit):
+    from trt_recovery.config import DataSelection
+    from trt_recovery.models import get_model
+    from trt_recovery.survival.simulate import simulate_studies
+
+    df, _ = simulate_studies(18, seed=6, formats=("count_no_time", "percent_no_n"))
+    spec = get_model("survival_cure_weibull")
+    md = spec.prepare(df, DataSelection())
+    t = md.terms["marginal_count"]
+    assert len(t) == 18 and not len(md.exclusions)
+    assert t["assumption"].str.contains("follow-up time not reported").sum() == 9
+    assert t["assumption"].str.contains("denominator not reported").sum() == 9
+    model = spec.build(md, spec.default_priors)
+    assert np.isfinite(model.point_logps()["marginal_count"])

@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import stats
 
 from trt_recovery.forest import cell_evidence, cell_rows, follow_up
-from trt_recovery.summaries import interval
+from trt_recovery.power_scaling import fit_sensitivity
+from trt_recovery.summaries import flag_columns, interval
 
 
 
@@ -64,8 +65,12 @@ def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
 
     post = fit.posterior.merge(fit.predictions(list(PREDICTION_VARS), seed=seed))
     used = fit.used
+    has_prior = "prior" in fit.tree.children
+    cells = list(used.groupby(["strategy", "population"], sort=True))
+    sens = fit_sensitivity(fit, {f"{s}|{p}": np.log(post["median_concentration"].sel(strategy=s, population=p))
+                                 for (s, p), _ in cells})
     rows = []
-    for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
+    for (s, p), sub in cells:
         sel = {"strategy": s, "population": p}
         med = interval(post["median_concentration"].sel(sel))
         mean = interval(post["mean_concentration"].sel(sel))
@@ -81,6 +86,10 @@ def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
                 "mean_conc_upper95": mean[2],
                 "new_study_median_lower95": pred[1],
                 "new_study_median_upper95": pred[2],
+                # on the log scale, where the prior and posterior are nearly normal
+                **(flag_columns(np.log(fit.prior["median_concentration"].sel(sel).values),
+                                np.log(post["median_concentration"].sel(sel).values),
+                                None if sens is None else sens.loc[f"{s}|{p}"]) if has_prior else {}),
             }
         )
     return pd.DataFrame(rows)

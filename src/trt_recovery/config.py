@@ -283,3 +283,22 @@ def load_config(name_or_path: str | Path) -> AnalysisConfig:
     if cfg.name != path.stem:
         raise _fail(str(path), "name", f"must equal the file name {path.stem!r}, got {cfg.name!r}")
     return cfg
+
+
+def main_analyses() -> list[str]:
+    """The analyses that stand on their own (configs without ``extends:``)."""
+    return [n for n, parent in _extends_map().items() if parent is None]
+
+
+def sensitivity_analyses() -> list[str]:
+    """Sensitivity and model-check variants (configs with ``extends:``): a failed fit of one of
+    these is reported as failed without stopping the build."""
+    return [n for n, parent in _extends_map().items() if parent is not None]
+
+
+def _extends_map() -> dict[str, str | None]:
+    out = {}
+    for p in sorted(paths.ANALYSIS_DIR.glob("*.yaml")):
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        out[p.stem] = raw.get("extends") if isinstance(raw, dict) else None
+    return out

@@ -34,6 +34,7 @@ from trt_recovery import paths
 from trt_recovery.config import AnalysisConfig, ChecksConfig, SamplerConfig, config_identity
 from trt_recovery.harmonise import harmonise
 from trt_recovery.models import ModelData, get_model
+from trt_recovery.power_scaling import log_prior_dataset
 from trt_recovery.posterior import Fit, FitFailedError, StaleFitError, attach_provenance, load_fit, save_tree
 from trt_recovery.validate import Dataset, load_dataset
 
@@ -262,6 +263,8 @@ def fit_analysis(
     posterior = sample(model, sampler, progressbar=progressbar)
     if log_likelihood:
         pm.compute_log_likelihood(posterior, model=model, progressbar=False)
+        # log prior of the top-level priors at every draw: prior power-scaling sensitivity
+        posterior["log_prior"] = log_prior_dataset(posterior, model)
     if prior_draws:
         with model:  # prior draws of every unobserved quantity, kept for prior predictive checks
             names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]

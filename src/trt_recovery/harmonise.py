@@ -5,7 +5,9 @@ This is the only place where units are converted. Rules:
 * times (outcome ``time``, time-valued ``value`` and its dispersion, androgen duration) are
   converted to months: days / 30.4375, weeks * 7 / 30.4375, years * 12;
 * percentages become proportions; a proportion with a reported denominator ``n`` also gets a
-  count ``events = round(p * n)`` (rounding to the nearest man), flagged ``events_derived``;
+  count ``events = round(p * n)`` (rounding to the nearest man), flagged ``events_derived``; a
+  proportion without ``n`` keeps its printed precision (``printed_decimals``, the fewest decimals
+  that reproduce the printed percentage) so that a model can enumerate the denominators it admits;
 * recovery thresholds are never converted into one another: ``threshold`` is carried as reported;
 * every outcome row ends in exactly one of two tables: the harmonised table, or the exclusion
   report with the reason it cannot be used by any model. Model-specific selections (for example
@@ -52,6 +54,7 @@ HARMONISED_COLUMNS = [
     "events",
     "events_derived",
     "proportion",
+    "printed_decimals",
     "value",
     "value_unit",
     "statistic",
@@ -74,6 +77,14 @@ class Harmonised:
     exclusions: pd.DataFrame
 
 
+def printed_decimals(percent: float) -> int:
+    """The fewest decimals (0-4) that reproduce a printed percentage (64.8 -> 1, 65 -> 0)."""
+    for d in range(5):
+        if abs(round(float(percent), d) - float(percent)) < 1e-9:
+            return d
+    return 4
+
+
 def to_months(value: float | None, unit: str | None) -> float:
     """Convert a time to months (NaN when either part is missing)."""
     if value is None or pd.isna(value) or unit is None or pd.isna(unit):
@@ -89,8 +100,6 @@ def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
         return "preservation during ongoing therapy is not modelled"
     if kind == "prevalence_proportion":
         return "point prevalence at a time (including men above the threshold at time zero) is not modelled yet"
-    if kind in ("cumulative_proportion", "km_point") and pd.isna(r["n"]):
-        return "proportion without a reported denominator (n): cannot be turned into counts"
     if kind == "pregnancy":
         return "pregnancy outcomes are not modelled"
     if kind == "concentration" and pd.isna(r["n"]) and pd.isna(r["arm_n"]):
@@ -148,9 +157,11 @@ def harmonise(ds: Dataset) -> Harmonised:
         proportion = np.nan
         events = r["events"]
         events_derived = False
+        decimals = np.nan
         if r["outcome"] in ("cumulative_proportion", "km_point"):
             proportion = r["value"] / 100.0 if r["statistic"] == "percent" else r["value"]
-            if pd.isna(events):
+            decimals = printed_decimals(r["value"] if r["statistic"] == "percent" else 100 * r["value"])
+            if pd.isna(events) and not pd.isna(r["n"]):
                 events = int(round(proportion * int(r["n"])))
                 events_derived = True
             unit = "proportion"
@@ -166,6 +177,7 @@ def harmonise(ds: Dataset) -> Harmonised:
             events=events,
             events_derived=events_derived,
             proportion=proportion,
+            printed_decimals=decimals,
         )
         rows.append(out)
     outcomes = pd.DataFrame(rows, columns=HARMONISED_COLUMNS)

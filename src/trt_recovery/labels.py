@@ -13,6 +13,7 @@ STRATEGY_LABELS = {
     "ai": "Aromatase inhibitor alone",
     "gonadorelin": "Gonadorelin / GnRH",
     "hcg_during_trt": "hCG during continued testosterone",
+    "fsh_during_trt": "FSH during continued testosterone",
     "hcg_fsh_during_trt": "hCG + FSH during continued testosterone",
     "continued_trt": "Continued testosterone",
     "mixed_treatments": "Mixed treatments",
@@ -24,6 +25,14 @@ POPULATION_LABELS = {
     "mixed": "Mixed",
     "hh": "Hypogonadotropic hypogonadism",
 }
+SCREENING_REASON_LABELS = {
+    "no_identifier": "no PMID/DOI visible",
+    "secondary_document": "review, meta-analysis or pooled analysis",
+    "not_retrievable": "report or results not readable",
+    "not_eligible_population": "men not stopping androgens",
+    "no_usable_outcome": "no semen recovery number",
+    "inconsistent_report": "report contradicts itself",
+}
 #: Okabe-Ito palette (colour-blind safe).
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 
@@ -34,3 +43,7 @@ def strategy_label(term: str) -> str:
 
 def population_label(term: str) -> str:
     return POPULATION_LABELS.get(term, term)
+
+
+def screening_reason_label(term: str) -> str:
+    return SCREENING_REASON_LABELS.get(term, term)

@@ -28,6 +28,7 @@ OUTCOMES_FILE: Path = DATA_DIR / "outcomes.csv"
 
 ANALYSIS_DIR: Path = ROOT / "analysis"
 NOTEBOOKS_DIR: Path = ROOT / "notebooks"
+CERTAINTY_RULES: Path = ANALYSIS_DIR / "certainty" / "rules.yaml"
 
 RESULTS_DIR: Path = ANALYSIS_DIR / "results"
 DERIVED_DIR: Path = RESULTS_DIR / "data"
@@ -35,6 +36,7 @@ POSTERIORS_DIR: Path = RESULTS_DIR / "posteriors"
 FIGURES_DIR: Path = RESULTS_DIR / "figures"
 TABLES_DIR: Path = RESULTS_DIR / "tables"
 EXECUTED_NOTEBOOKS_DIR: Path = RESULTS_DIR / "notebooks"
+STAMPS_DIR: Path = RESULTS_DIR / "stamps"
 
 
 def analysis_config(name: str) -> Path:

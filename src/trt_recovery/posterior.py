@@ -3,6 +3,8 @@
 A posterior file is a netCDF ``xarray.DataTree`` laid out as
 
 * ``/posterior``, ``/sample_stats``, ``/log_likelihood``, ``/observed_data``, ``/prior``: ArviZ groups;
+* ``/log_prior``: log density of each top-level prior at every draw (power-scaling sensitivity,
+  :mod:`trt_recovery.power_scaling`);
 * ``/provenance``: attributes ``config``, ``sampler``, ``packages``, ``convergence``, ``coords``
   (JSON text: nested mappings cannot be netCDF attributes) and ``platform``; child nodes
   ``used_rows``, ``exclusions`` and ``arms`` (tables, one row per dimension entry ``row``) and
@@ -354,7 +356,16 @@ def staleness(fit: Fit) -> list[str]:
         reasons.append(f"the code of model '{fit.model}' changed since it was fitted")
     if fit.tree.attrs.get("data_source") == "repository":
         if fit.data_hash != data_hash():
-            reasons.append("data/ changed since it was fitted")
+            # data/ changed: stale only if the rows this analysis uses changed (other edits do not
+            # touch it; make does not refit it either, see trt_recovery.stamps)
+            from trt_recovery.stamps import input_hashes
+
+            try:
+                current = input_hashes([fit.analysis])[fit.analysis]
+            except Exception as exc:  # noqa: BLE001 - the config or data no longer prepare: say so
+                current = f"unavailable ({exc})"
+            if current != fit.tree.attrs.get("model_data_hash"):
+                reasons.append("the data rows this analysis uses changed since it was fitted")
         cfg_path = paths.analysis_config(fit.analysis)
         if cfg_path.exists() and fit.tree.attrs.get("config_identity") != config_identity(load_config(cfg_path)):
             reasons.append(f"analysis/{fit.analysis}.yaml changed since it was fitted")

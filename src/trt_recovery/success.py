@@ -13,7 +13,8 @@ from scipy import stats
 
 from trt_recovery.forest import cell_evidence, cell_rows, follow_up
 from trt_recovery.labels import population_label
-from trt_recovery.summaries import CI_PROB, interval
+from trt_recovery.power_scaling import fit_sensitivity
+from trt_recovery.summaries import CI_PROB, flag_columns, interval
 
 
 
@@ -49,8 +50,11 @@ def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
 
     post = fit.posterior.merge(fit.predictions(list(PREDICTION_VARS), seed=seed))
     used = fit.used
+    has_prior = "prior" in fit.tree.children
+    cells = list(used.groupby(["strategy", "population"], sort=True))
+    sens = fit_sensitivity(fit, {f"{s}|{p}": post["cell_rate"].sel(strategy=s, population=p) for (s, p), _ in cells})
     rows = []
-    for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
+    for (s, p), sub in cells:
         med, lo, hi = interval(post["cell_rate"].sel(strategy=s, population=p))
         _, plo, phi = interval(post["cell_predicted_rate"].sel(strategy=s, population=p))
         rows.append(
@@ -62,6 +66,9 @@ def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
                 "pooled_rate_upper95": float(hi),
                 "prediction_lower95": float(plo),
                 "prediction_upper95": float(phi),
+                **(flag_columns(fit.prior["cell_rate"].sel(strategy=s, population=p).values,
+                                post["cell_rate"].sel(strategy=s, population=p).values,
+                                None if sens is None else sens.loc[f"{s}|{p}"]) if has_prior else {}),
             }
         )
     return pd.DataFrame(rows)

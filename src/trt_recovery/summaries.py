@@ -60,3 +60,62 @@ def mcse_median(draws) -> float:
     if not np.all(np.isfinite(da.values)):
         return float("nan")
     return float(np.asarray(azs.mcse(da, method="median")))
+
+
+#: Contraction thresholds of :func:`evidence_flag` (the rule is written once, here, and in the README).
+DATA_INFORMED, PARTLY_INFORMED = 0.5, 0.1
+
+
+def contraction(prior_draws, posterior_draws) -> float:
+    """1 - posterior variance / prior variance of a quantity (finite draws only; nan when undefined).
+
+    1 means the data fixed the quantity, 0 that its uncertainty is the prior's, below 0 that the
+    posterior is wider (a conflict or a prior-dominated quantity with a heavy tail).
+    """
+    pri = np.asarray(prior_draws, float).reshape(-1)
+    post = np.asarray(posterior_draws, float).reshape(-1)
+    pri, post = pri[np.isfinite(pri)], post[np.isfinite(post)]
+    if len(pri) < 2 or len(post) < 2 or np.var(pri) == 0:
+        return float("nan")
+    return float(1.0 - np.var(post) / np.var(pri))
+
+
+def evidence_flag(c: float, prior_dominated: bool = False, direct: bool = True) -> str:
+    """The plain flag of a quantity, from its contraction and its power-scaling diagnosis.
+
+    "no direct evidence" first: a strategy no used row reports is estimated from the other
+    strategies' data and its own prior (the contraction then measures what was borrowed, not
+    evidence about it).
+
+    "data-informed": posterior variance at most half the prior's (contraction >= 0.5) and not
+    prior-dominated by power-scaling (:mod:`trt_recovery.power_scaling`: sensitive to the prior,
+    insensitive to the likelihood); "partly informed": contraction >= 0.1 (or >= 0.5 but
+    prior-dominated); else "mostly prior".
+    """
+    if not direct:
+        return "no direct evidence"
+    if not np.isfinite(c):
+        return "not assessable"
+    if c >= DATA_INFORMED and not prior_dominated:
+        return "data-informed"
+    if c >= PARTLY_INFORMED:
+        return "partly informed"
+    return "mostly prior"
+
+
+def flag_columns(prior_draws, posterior_draws, sensitivity: dict | None = None, direct: bool = True) -> dict:
+    """Prior SD, posterior SD, contraction, power-scaling sensitivities and the evidence flag of a
+    quantity, as table columns (``sensitivity``: a row of
+    :func:`trt_recovery.power_scaling.sensitivity_table`, when the fit allows it)."""
+    c = contraction(prior_draws, posterior_draws)
+    out = {"prior_sd": float(np.nanstd(np.asarray(prior_draws, float))),
+           "posterior_sd": float(np.nanstd(np.asarray(posterior_draws, float))),
+           "contraction": c}
+    dominated = False
+    if sensitivity is not None:
+        out.update({"prior_sensitivity": float(sensitivity["prior_sensitivity"]),
+                    "likelihood_sensitivity": float(sensitivity["likelihood_sensitivity"]),
+                    "sensitivity_diagnosis": str(sensitivity["diagnosis"])})
+        dominated = str(sensitivity["diagnosis"]).startswith("prior-dominated")
+    out["evidence_flag"] = evidence_flag(c, dominated, direct)
+    return out

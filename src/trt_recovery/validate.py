@@ -96,6 +96,8 @@ class Dataset:
     outcomes: pd.DataFrame
     data_hash: str
     directory: Path
+    #: the screening log (``screening.csv``), when the dataset has one
+    screening: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,13 +472,40 @@ def _check_conflicts(c: _Collector, o: pd.DataFrame) -> None:
 
 
 def data_hash(directory: Path = paths.DATA_DIR, schema_file: Path = paths.SCHEMA_FILE) -> str:
-    """SHA-256 over the schema and the three extraction tables (byte content)."""
+    """SHA-256 over the schema and the extraction tables that models read (byte content).
+
+    Optional tables (the screening log) feed reports such as the PRISMA flow, never a model, so
+    editing them does not make a fit stale."""
     schema = load_schema(schema_file)
     h = hashlib.sha256()
-    for f in [schema_file] + [directory / t.file for t in schema.tables.values()]:
+    for f in [schema_file] + [directory / t.file for t in schema.tables.values() if not t.optional]:
         h.update(f.name.encode())
         h.update(f.read_bytes() if f.exists() else b"<missing>")
     return h.hexdigest()
+
+
+def _check_screening(c: _Collector, sc: pd.DataFrame, studies: pd.DataFrame | None) -> None:
+    """The screening log agrees with the studies table: it is the basis of the PRISMA flow."""
+    _check_primary_key(c, sc)
+    ids = set(studies["study_id"].dropna()) if studies is not None else set()
+    for row, r in sc.iterrows():
+        decision, category, study = r["decision"], r["reason_category"], r["study_id"]
+        if decision == "excluded" and not _present(category):
+            c.add(row, "reason_category", "an excluded record needs a reason_category (the PRISMA reason group)")
+        if decision != "excluded" and _present(category):
+            c.add(row, "reason_category", f"only excluded records have a reason_category (decision is {decision!r})")
+        if decision in ("included", "duplicate"):
+            if not _present(study):
+                c.add(row, "study_id", f"a record with decision {decision!r} must name its study_id")
+            elif studies is not None and study not in ids:
+                c.add(row, "study_id", f"unknown study_id {study!r} (not in studies.csv)")
+    if studies is None:
+        return
+    included = set(sc.loc[sc["decision"] == "included", "study_id"].dropna())
+    primary = studies.loc[~studies["duplicate_of"].map(_present), "study_id"]
+    for sid in primary:
+        if sid not in included:
+            c.add(None, "study_id", f"study {sid!r} of studies.csv has no 'included' record in the screening log")
 
 
 def check_dataset(
@@ -507,6 +536,7 @@ def check_dataset(
         ("studies", lambda col: _check_studies(col, s, a)),
         ("arms", lambda col: _check_arms(col, a, s)),
         ("outcomes", lambda col: _check_outcomes(col, o, a, s)),
+        ("screening", lambda col: _check_screening(col, typed["screening"], s)),
     )
     for name, fn in checks:
         if typed[name] is None:
@@ -517,7 +547,8 @@ def check_dataset(
     problems = sorted(set(problems), key=lambda p: (p.file, p.row or 0, p.column or "", p.message))
     if problems:
         return None, problems
-    return Dataset(studies=s, arms=a, outcomes=o, data_hash=data_hash(Path(directory), schema_file), directory=Path(directory)), []
+    return Dataset(studies=s, arms=a, outcomes=o, data_hash=data_hash(Path(directory), schema_file),
+                   directory=Path(directory), screening=typed.get("screening")), []
 
 
 def load_dataset(directory: Path = paths.DATA_DIR, schema_file: Path = paths.SCHEMA_FILE) -> Dataset:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from trt_recovery.errors import UnknownNameError
+
 from trt_recovery.models.base import ModelData, ModelSpec
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -23,7 +25,7 @@ def get_model(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r} (registered: {', '.join(sorted(REGISTRY))})") from None
+        raise UnknownNameError(f"unknown model {name!r} (registered: {', '.join(sorted(REGISTRY))})") from None
 
 
 from trt_recovery.models import binomial_success, lognormal_concentration, survival_cure  # noqa: E402,F401  (register themselves)

@@ -38,6 +38,8 @@ are drawn from their prior when predictions are made (see the design module).
 
 Each reporting format adds its own observed variable (see :mod:`trt_recovery.survival.likelihood`):
 ``interval_count`` (r of n by t, cumulative counts at several times as successive intervals),
+``marginal_count`` (a count or percentage whose denominator or time is not reported: integrated
+over the admissible denominators and a stated window of follow-up times),
 ``quantile_time`` (medians and IQR quartiles, over all men or over recoverers), ``mean_time``
 (means among recoverers), ``not_reached`` (median not reached by t) and ``individual_time``
 (individual or KM-reconstructed times). Rows no term can use are reported with their reason.
@@ -128,6 +130,9 @@ DEFAULT_PRIORS: dict[str, float] = {
     "fraction_prior_b": 1.0,
     "study_time_sd_scale": 0.5,
     "study_cure_sd_scale": 0.5,
+    "unknown_followup_min_months": 3.0,
+    "unknown_followup_max_months": 24.0,
+    "unknown_n_max": 200.0,
 }
 PRIOR_NOTES: dict[str, str] = {
     "time_median_months": "prior median of the reference arm's time scale (months)",
@@ -153,7 +158,12 @@ PRIOR_NOTES: dict[str, str] = {
     "fraction_prior_b": "Beta prior (b) of a missing fraction covariate",
     "study_time_sd_scale": "half-normal scale of the between-study SD on log time",
     "study_cure_sd_scale": "half-normal scale of the between-study SD on the non-recovery logit",
+    "unknown_followup_min_months": "shortest follow-up assumed for a count reported without its time (log-uniform window)",
+    "unknown_followup_max_months": "longest follow-up assumed for a count reported without its time",
+    "unknown_n_max": "largest denominator considered for a percentage reported without n, when the arm's size is unknown",
 }
+#: candidate follow-up times of a count reported without its time
+FOLLOWUP_GRID = 12
 COUNT_KINDS = ("recovered_count", "cumulative_proportion", "km_point")
 #: ``predict`` value asking for the per-observation linear predictors
 OBSERVATIONS = "observations"
@@ -176,6 +186,8 @@ class Term:
 
 TERMS: tuple[Term, ...] = (
     Term("interval_count", "events", ("at_risk", "t0", "t1"), lik.interval_count_logp),
+    # denominator and/or time not reported: candidates built from the priors in ``marginal_arrays``
+    Term("marginal_count", "proportion", (), lik.marginal_count_logp),
     Term("quantile_time", "value", ("p", "size", "over_all", "tau"), lik.quantile_logp),
     Term("mean_time", "value", ("size", "sd_reported", "has_sd", "tau"), lik.mean_time_logp),  # after impute_mean_sd
     Term("not_reached", "t", ("size",), lik.not_reached_logp),
@@ -235,9 +247,24 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
         km_used |= set(g.outcome_id)
     # counts (cumulative counts at several times for the same arm, threshold and n -> intervals)
     counts = df[df.outcome.isin(COUNT_KINDS) & ~df.outcome_id.isin(km_used)]
-    for r in counts[counts.time_months.isna() | counts.n.isna() | counts.events.isna()].itertuples():
-        _excl(excluded, r, "count without a follow-up time" if pd.isna(r.time_months) else "count without n")
-    ok = counts.dropna(subset=["time_months", "n", "events"])
+    complete = counts.time_months.notna() & counts.n.notna() & counts.events.notna()
+    for r in counts[~complete].itertuples():
+        has_count = not pd.isna(r.n) and not pd.isna(r.events)
+        if not has_count and pd.isna(r.proportion):
+            _excl(excluded, r, "neither a count of n nor a proportion")
+            continue
+        assumption = []
+        if pd.isna(r.time_months):
+            assumption.append("follow-up time not reported: integrated over the window of the priors")
+        if not has_count:
+            assumption.append("denominator not reported: integrated over the denominators the printed percentage admits")
+        terms["marginal_count"].append(dict(
+            outcome_id=r.outcome_id, arm_id=r.arm_id, threshold=r.threshold, time=r.time_months,
+            n=float(r.n) if has_count else np.nan, events=float(r.events) if has_count else np.nan,
+            proportion=float(r.events) / float(r.n) if has_count else float(r.proportion),
+            decimals=r.printed_decimals, n_bound=r.arm_n if not pd.isna(r.arm_n) else np.nan,
+            assumption="; ".join(assumption)))
+    ok = counts[complete]
     for _, g in ok.groupby(["arm_id", "threshold"], sort=True):
         g = g.sort_values("time_months")
         sequential = g.n.nunique() == 1 and g.events.is_monotonic_increasing and len(g) > 1
@@ -341,6 +368,99 @@ def impute_mean_sd(t: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+def denominator_candidates(proportion: float, decimals: float, n_max: int) -> list[tuple[int, int]]:
+    """(n, k) pairs with 1 <= n <= n_max for which k/n prints as the reported percentage.
+
+    Printed at ``decimals`` decimals, by rounding or by truncation (both are seen in reports).
+    """
+    target = 100.0 * proportion
+    d = 0 if pd.isna(decimals) else int(decimals)
+    step = 10.0 ** -d
+    out = []
+    for n in range(1, int(n_max) + 1):
+        for k in range(max(0, int(np.floor(proportion * n)) - 1), min(n, int(np.ceil(proportion * n)) + 1) + 1):
+            pct = 100.0 * k / n
+            if abs(pct - target) <= step / 2 + 1e-9 or 0 <= pct - target < step - 1e-12:
+                out.append((n, k))
+    return out
+
+
+def marginal_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str, np.ndarray]:
+    """Candidate (k, n) pairs with their log prior weights, and the time grid, of each
+    ``marginal_count`` row (see :func:`~trt_recovery.survival.likelihood.marginal_count_logp`).
+
+    Each admissible denominator is equally likely; the pairs of one denominator share its weight.
+    A row without a time gets a log-uniform grid over the priors' window; a row with a time gets
+    that time at every grid point.
+    """
+    lo, hi = priors["unknown_followup_min_months"], priors["unknown_followup_max_months"]
+    cands, grids = [], []
+    for r in t.itertuples():
+        if not pd.isna(r.n):
+            c = [(int(r.n), int(r.events), 0.0)]
+        else:
+            bound = int(r.n_bound) if not pd.isna(r.n_bound) else int(priors["unknown_n_max"])
+            pairs = denominator_candidates(r.proportion, r.decimals, bound)
+            if not pairs:
+                raise ValueError(f"{r.outcome_id}: no denominator up to {bound} reproduces {100 * r.proportion:g}%")
+            per_n = pd.Series([n for n, _ in pairs]).value_counts()
+            n_dens = len(per_n)
+            c = [(n, k, -np.log(n_dens) - np.log(per_n[n])) for n, k in pairs]
+        cands.append(c)
+        grids.append(np.full(FOLLOWUP_GRID, r.time) if not pd.isna(r.time)
+                     else np.geomspace(lo, hi, FOLLOWUP_GRID))
+    width = max(len(c) for c in cands)
+    events = np.zeros((len(t), width))
+    at_risk = np.zeros((len(t), width))
+    log_w = np.full((len(t), width), -np.inf)
+    for i, c in enumerate(cands):
+        for j, (n, k, w) in enumerate(c):
+            at_risk[i, j], events[i, j], log_w[i, j] = n, k, w
+    return {"events": events, "at_risk": at_risk, "log_w": log_w, "t_grid": np.vstack(grids)}
+
+
+def marginal_blocks(t: pd.DataFrame, priors: dict[str, float]) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """:func:`marginal_arrays` split into blocks of rows of one kind, each trimmed to what it needs.
+
+    Rows with a known time need one grid point, not ``FOLLOWUP_GRID`` copies of it; rows with a
+    known count need one (k, n) pair, not the padding of the widest candidate list. Blocks: (known
+    time?, known count?). The marginal likelihood is unchanged (the padding has weight 0 and the
+    repeated grid points the same value); the gradient is about 100x cheaper on the real data
+    (12 rows: 60 000 grid cells before, about 550 after).
+
+    Returns a list of (row positions, arrays) with ``arrays`` as in :func:`marginal_arrays`.
+    """
+    arr = marginal_arrays(t, priors)
+    known_time = t["time"].notna().to_numpy()
+    known_n = t["n"].notna().to_numpy()
+    blocks = []
+    for kt in (True, False):
+        for kn in (True, False):
+            idx = np.flatnonzero((known_time == kt) & (known_n == kn))
+            if not len(idx):
+                continue
+            width = int(np.isfinite(arr["log_w"][idx]).sum(axis=1).max())
+            order = np.argsort(~np.isfinite(arr["log_w"][idx]), axis=1, kind="stable")[:, :width]
+            take = lambda a: np.take_along_axis(a[idx], order, axis=1)  # noqa: E731
+            grid = arr["t_grid"][idx][:, :1] if kt else arr["t_grid"][idx]
+            blocks.append((idx, {"events": take(arr["events"]), "at_risk": take(arr["at_risk"]),
+                                 "log_w": take(arr["log_w"]), "t_grid": grid}))
+    return blocks
+
+
+def marginal_block_logp(blocks, mu, shape, log_pi, log1m_pi, fam: Family):
+    """Per-row marginal log-likelihood of :func:`marginal_blocks`, in the rows' original order."""
+    lib = pt if any(isinstance(x, pt.TensorVariable) for x in (mu, shape, log_pi)) else np
+    parts, positions = [], []
+    for idx, a in blocks:
+        arrs = {k: (pt.as_tensor(v) if lib is pt else v) for k, v in a.items()}
+        parts.append(lik.marginal_count_logp(arrs["events"], arrs["at_risk"], arrs["log_w"], arrs["t_grid"],
+                                             mu[idx], shape, log_pi[idx], log1m_pi[idx], fam))
+        positions.append(idx)
+    inverse = np.argsort(np.concatenate(positions))
+    return (pt.concatenate(parts) if lib is pt else np.concatenate(parts))[inverse]
+
+
 def fallback_cv(fam: Family, shape_median: float) -> float:
     """Coefficient of variation of the family at the prior median shape (scale-free in an AFT family)."""
     m1, sd = lik.recoverer_moments(HORIZON_NONE, 0.0, shape_median, fam)
@@ -407,6 +527,20 @@ def make_build(fam: Family):
                 eta = arm_eta[a] + design.threshold_effect(thr, par["threshold_cure_step"], par.get("threshold_cure_free"),
                                                            free, segs)
                 weight = pm.Data(f"{term.name}_weight", t["weight"].to_numpy(float), dims=f"{term.name}_obs")
+                if term.name == "marginal_count":
+                    blocks = marginal_blocks(t, priors)
+                    observed_term(
+                        term.name,
+                        lambda v, m, k, lp, l1p, _b=blocks: marginal_block_logp(_b, m, k, lp, l1p, fam),
+                        t["proportion"].to_numpy(float),
+                        [mu, par["shape"], -pt.softplus(-eta), -pt.softplus(eta)],
+                        weight,
+                        f"{term.name}_obs",
+                    )
+                    if isinstance(predict, str) and predict == OBSERVATIONS:
+                        pm.Deterministic(f"{term.name}_time_logscale", mu, dims=f"{term.name}_obs")
+                        pm.Deterministic(f"{term.name}_cure_logit", eta, dims=f"{term.name}_obs")
+                    continue
                 if term.name == "mean_time" and (t["has_sd"] == 0).any():
                     cv = fallback_cv(fam, priors["shape_median"])
                     t = t.assign(sd_reported=np.where(t["has_sd"] > 0, t["sd_reported"], cv * t["value"]), has_sd=1)

@@ -33,6 +33,8 @@ an explicit seed), so a prediction for a strategy without data means exactly wha
 
 from __future__ import annotations
 
+from trt_recovery.errors import UnknownNameError
+
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -375,7 +377,7 @@ def _index(values: Sequence[str], levels: Sequence[str], reference: str) -> tupl
     levels = list(levels)
     unknown = sorted({v for v in values if v != reference and v not in levels})
     if unknown:
-        raise KeyError(f"level(s) {unknown} have no effect in this model (levels: {levels})")
+        raise UnknownNameError(f"level(s) {unknown} have no effect in this model (levels: {levels})")
     idx = np.array([levels.index(v) if v in levels else 0 for v in values], dtype=int)
     mask = np.array([v != reference for v in values], dtype=float)
     return idx, mask
@@ -395,7 +397,7 @@ def threshold_effect(thresholds: Sequence[str], steps, free, free_levels: Sequen
     free_levels = list(free_levels)
     unknown = sorted({t for t in thresholds if t not in ladder and t not in free_levels})
     if unknown:
-        raise KeyError(f"threshold(s) {unknown} have no effect in this model")
+        raise UnknownNameError(f"threshold(s) {unknown} have no effect in this model")
     cum = lib.concatenate([lib.zeros(1), lib.cumsum(steps)])
     out = []
     for t in thresholds:
@@ -408,7 +410,7 @@ def threshold_effect(thresholds: Sequence[str], steps, free, free_levels: Sequen
             out.append(cum[j + 1])
         else:
             if splits is None or label not in splits:
-                raise KeyError(f"threshold {t!r} lies inside a ladder segment: it needs that segment's split "
+                raise UnknownNameError(f"threshold {t!r} lies inside a ladder segment: it needs that segment's split "
                                "(predictions draw it from the prior)")
             share = lib.sum(splits[label][: st.index(t) + 1])
             out.append(cum[j] + steps[j] * share)

@@ -20,6 +20,8 @@ Gauss-Legendre quadrature on the log-time scale.
 
 from __future__ import annotations
 
+from trt_recovery.errors import UnknownNameError
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,4 +189,4 @@ def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        raise KeyError(f"unknown family {name!r} (valid: {', '.join(FAMILIES)})") from None
+        raise UnknownNameError(f"unknown family {name!r} (valid: {', '.join(FAMILIES)})") from None

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from trt_recovery.schema import load_schema
-from trt_recovery.summaries import mcse_median, summarise
+from trt_recovery.summaries import flag_columns, mcse_median, summarise
 from trt_recovery.survival import design
 from trt_recovery.survival.families import get_family
 
@@ -204,6 +204,7 @@ def _time_summary(draws: xr.DataArray) -> dict:
 def predict(fit, profile: Profile, times: Sequence[float], seed: int = 0) -> dict:
     """Everything the CLI and notebooks report for one profile, for an average and a new study."""
     pred = Predictions(fit, [profile], seed=seed)
+    prior = Predictions(fit, [profile], seed=seed, group="prior") if "prior" in fit.tree.children else None
     notes = [n for n in (evidence_note(fit, profile), covariate_note(fit, profile)) if n]
     out = {"profile": asdict(profile), "times": list(map(float, times)), "note": " ".join(notes),
            "evidence": {k: v for k, v in evidence(fit, profile.strategy, profile.population).items()}}
@@ -217,6 +218,19 @@ def predict(fit, profile: Profile, times: Sequence[float], seed: int = 0) -> dic
             "p_median_not_reached": med_s["p_not_reached"],
             "p_never": summarise(pred.p_never(new).isel(profile=0)),
         }
+    if prior is not None:
+        from trt_recovery.power_scaling import fit_sensitivity
+
+        post_curve = pred.recovered_by(times).isel(profile=0)
+        prior_curve = prior.recovered_by(times).isel(profile=0)
+        sens = fit_sensitivity(fit, {f"{t:g}": post_curve.isel(time=j) for j, t in enumerate(times)})
+        flags = {}
+        for j, t in enumerate(times):
+            cols = flag_columns(prior_curve.isel(time=j).values, post_curve.isel(time=j).values,
+                                None if sens is None else sens.loc[f"{t:g}"],
+                                direct=evidence(fit, profile.strategy)["rows"] > 0)
+            flags[f"{t:g}"] = {"flag": cols.pop("evidence_flag"), **cols}
+        out["evidence_flag"] = flags
     return out
 
 

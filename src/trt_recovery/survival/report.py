@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from trt_recovery.certainty import load_rules, rate
 from trt_recovery.labels import OKABE_ITO, strategy_label
+from trt_recovery.power_scaling import fit_sensitivity
 from trt_recovery.schema import load_schema
-from trt_recovery.summaries import interval
+from trt_recovery.summaries import flag_columns, interval
 from trt_recovery.survival import predict as P
 from trt_recovery.survival.families import get_family
 
@@ -32,10 +34,17 @@ def strategies_with_evidence(fit, population: str | None = None) -> list[str]:
 
 def main_table(fit, population: str = "trt", threshold: str = "any", t_check: float = 12.0,
                seed: int = 0) -> pd.DataFrame:
-    """Median time and P(recovered by t_check) per strategy (average study; 95% intervals)."""
+    """Median time, P(recovered by t_check) and P(never) per strategy (average study; 95% intervals).
+
+    With each: how far the data moved it from its prior (contraction, power-scaling prior and
+    likelihood sensitivity, and the plain flag of :func:`trt_recovery.summaries.evidence_flag`).
+    The unsuffixed ``evidence_flag`` is that of P(recovered by t_check); ``*_p_never`` and
+    ``*_median`` those of the other two.
+    """
     strategies = load_schema().terms("strategy")
     profiles = [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies]
     pred = P.Predictions(fit, profiles, seed=seed)
+    prior = P.Predictions(fit, profiles, seed=seed, group="prior") if "prior" in fit.tree.children else None
     med_all = pred.median_time()
     r_all = pred.recovered_by([t_check]).isel(time=0)
     rn_all = pred.recovered_by([t_check], new_study=True).isel(time=0)
@@ -66,7 +75,42 @@ def main_table(fit, population: str = "trt", threshold: str = "any", t_check: fl
                 "p_never": interval(never_all.isel(profile=i))[0],
             }
         )
+    if prior is not None:  # how far the data moved each headline number from its prior
+        pr_r = prior.recovered_by([t_check]).isel(time=0)
+        pr_never, pr_med = prior.p_never(), _log_median(prior.median_time())
+        post_med = _log_median(med_all)
+        quantities = {}
+        for i, s in enumerate(strategies):
+            quantities[f"r|{s}"] = r_all.isel(profile=i)
+            quantities[f"never|{s}"] = never_all.isel(profile=i)
+            quantities[f"median|{s}"] = post_med.isel(profile=i)
+        sens = fit_sensitivity(fit, quantities)
+        for i, s in enumerate(strategies):
+            for key, pri, name in ((f"p_recovered_{t_check:g}m", pr_r, "r"), ("p_never", pr_never, "never"),
+                                   ("median", pr_med, "median")):
+                post = quantities[f"{name}|{s}"]
+                flags = flag_columns(pri.isel(profile=i).values, post.values,
+                                     None if sens is None else sens.loc[f"{name}|{s}"],
+                                     direct=P.evidence(fit, s)["rows"] > 0)
+                main = name == "r"  # P(recovered by t_check) carries the table's main flag
+                rows[i].update({(k if main and not k.endswith("_sd") else f"{k}_{key}"): v for k, v in flags.items()})
+    rules = load_rules()
+    if population in rules.target_populations:  # certainty of P(recovered by t_check), GRADE-style
+        used = fit.used
+        for i, s in enumerate(strategies):
+            sub = used[used["strategy"] == s] if len(used) else used
+            if sub.empty:
+                rows[i]["certainty"] = "no evidence"
+                continue
+            r, rn = interval(r_all.isel(profile=i)), interval(rn_all.isel(profile=i))
+            flag = rows[i].get("evidence_flag", "not assessable")
+            rows[i]["certainty"] = rate(sub, population, r, (rn[1], rn[2]), flag, "probability", rules)["certainty"]
     return pd.DataFrame(rows)
+
+
+def _log_median(med: xr.DataArray) -> xr.DataArray:
+    """Log median time with never-reached draws kept as +inf (power-scaling caps them)."""
+    return np.log(med)
 
 
 def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: int = 1) -> plt.Figure:
@@ -159,12 +203,22 @@ def ppc_table(fit) -> pd.DataFrame:
             elif term == "not_reached":
                 pred = p_rec * np.exp(fam.log_cdf(r["t"], mu, k))
                 add(r, term, f"recovered by {r['t']:g} months (median not reached: observed below 0.5)", 0.5, pred)
+            elif term == "marginal_count":
+                if pd.isna(r["time"]):
+                    t_show = float(np.sqrt(fit.priors["unknown_followup_min_months"] * fit.priors["unknown_followup_max_months"]))
+                    what = f"recovered by an unreported time (shown at {t_show:.1f} months, middle of the window)"
+                else:
+                    t_show = float(r["time"])
+                    what = f"recovered by {t_show:g} months (n not reported)"
+                pred = p_rec * np.exp(fam.log_cdf(t_show, mu, k))
+                add(r, term, what, r["proportion"], pred)
     return pd.DataFrame(rows)
 
 
 def ppc_figure(ppc: pd.DataFrame) -> plt.Figure:
-    counts = ppc[ppc.term.isin(["interval_count", "individual_time", "not_reached"])]
-    times = ppc[~ppc.term.isin(["interval_count", "individual_time", "not_reached"])]
+    count_terms = ["interval_count", "individual_time", "not_reached", "marginal_count"]
+    counts = ppc[ppc.term.isin(count_terms)]
+    times = ppc[~ppc.term.isin(count_terms)]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * max(len(counts), len(times), 4) + 1.5))
     for ax, kind, xlabel in (
         (axes[0], counts, "Proportion recovered"),
@@ -247,4 +301,20 @@ def report_fit(fit, name: str) -> list:
     out += save_figure(ppc_figure(ppc), f"{name}_ppc")
     out += save_figure(prior_predictive_figure(fit), f"{name}_prior_predictive")
     out += write_table(fit.exclusions, f"{name}_exclusions")
+    out += write_table(assumptions_table(fit), f"{name}_assumptions")
     return out
+
+
+def assumptions_table(fit) -> pd.DataFrame:
+    """Rows that enter only under a stated assumption (an unreported time or denominator, an
+    imputed SD), with the assumption."""
+    rows = []
+    t = fit.terms.get("marginal_count")
+    if t is not None and len(t):
+        for r in t.itertuples():
+            rows.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "assumption": r.assumption})
+    t = fit.terms.get("mean_time")
+    if t is not None and len(t) and "sd_source" in t:
+        for r in t[t["sd_source"] != "reported"].itertuples():
+            rows.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "assumption": f"SD not reported: {r.sd_source}"})
+    return pd.DataFrame(rows, columns=["outcome_id", "arm_id", "assumption"])

@@ -55,10 +55,28 @@ def loo_comparison(sources: dict[str, str | Path]) -> pd.DataFrame:
 
 def headline_across(sources: dict[str, str | Path], population: str = "trt", threshold: str = "any",
                     t: float = 12.0) -> pd.DataFrame:
-    """Median time and P(recovered by t) per strategy with direct evidence, for each fit."""
+    """Median time and P(recovered by t) per strategy with direct evidence, for each fit.
+
+    A fit that failed its convergence checks (or was never made) gets one row saying so and no
+    numbers. A fit that uses exactly the rows of the first source and differs from it in nothing
+    else that reaches the model is marked as changing nothing (``note``).
+    """
+    from trt_recovery.posterior import FitFailedError
+
     rows = []
-    for label, src in sources.items():
-        fit = load_fit(src)
+    first_hash = None
+    for k, (label, src) in enumerate(sources.items()):
+        try:
+            fit = load_fit(src)
+        except (FitFailedError, FileNotFoundError) as exc:
+            rows.append({"fit": label, "strategy": None, "note": f"no result: {exc}"})
+            continue
+        same = (k > 0 and fit.tree.attrs.get("model_data_hash") == first_hash
+                and fit.priors == first_priors and fit.model == first_model)
+        if k == 0:
+            first_hash, first_priors, first_model = fit.tree.attrs.get("model_data_hash"), fit.priors, fit.model
+        note = ("same rows, priors and model as the first fit: this sensitivity analysis changes nothing"
+                if same else "")
         strategies = sorted(set(fit.used["strategy"]))
         pred = P.Predictions(fit, [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies])
         med_all = pred.median_time()
@@ -69,8 +87,10 @@ def headline_across(sources: dict[str, str | Path], population: str = "trt", thr
                          "median_months": interval(med_all.isel(profile=i))[0],
                          f"p_recovered_{t:g}m": r[0],
                          f"p_recovered_{t:g}m_lower95": r[1],
-                         f"p_recovered_{t:g}m_upper95": r[2]})
-    return pd.DataFrame(rows)
+                         f"p_recovered_{t:g}m_upper95": r[2], "note": note})
+    cols = ["fit", "strategy", "rows_used", "median_months", f"p_recovered_{t:g}m", f"p_recovered_{t:g}m_lower95",
+            f"p_recovered_{t:g}m_upper95", "note"]
+    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 def across_figure(across: pd.DataFrame, t: float = 12.0):
@@ -79,8 +99,10 @@ def across_figure(across: pd.DataFrame, t: float = 12.0):
 
     from trt_recovery.labels import OKABE_ITO, strategy_label
 
+    across = across.dropna(subset=["strategy"])
     fits = list(dict.fromkeys(across["fit"]))
     strategies = sorted(set(across["strategy"]))
+    labelled: set[str] = set()
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(strategies) * max(1, len(fits) / 3) + 1.5))
     col = f"p_recovered_{t:g}m"
     for i, s in enumerate(strategies):
@@ -91,7 +113,8 @@ def across_figure(across: pd.DataFrame, t: float = 12.0):
             y = i + (j - (len(fits) - 1) / 2) * 0.12
             r = r.iloc[0]
             ax.plot([r[f"{col}_lower95"], r[f"{col}_upper95"]], [y, y], color=OKABE_ITO[j % len(OKABE_ITO)], lw=2,
-                    label=f if i == 0 else None)
+                    label=None if f in labelled else f)
+            labelled.add(f)
             ax.plot(r[col], y, "o", color=OKABE_ITO[j % len(OKABE_ITO)], ms=4)
     ax.set_yticks(range(len(strategies)), [strategy_label(s) for s in strategies])
     ax.set_xlim(0, 1)
@@ -99,3 +122,17 @@ def across_figure(across: pd.DataFrame, t: float = 12.0):
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def write_across(across: pd.DataFrame, t: float = 12.0) -> list[Path]:
+    """Export the across-fits table and figure (``survival_sensitivity_across``)."""
+    import matplotlib.pyplot as plt
+
+    from trt_recovery.report import save_figure
+    from trt_recovery.tables import write_table
+
+    out = write_table(across, "survival_sensitivity_across", float_format="{:.3g}")
+    fig = across_figure(across, t)
+    out += save_figure(fig, "survival_sensitivity_across")
+    plt.close(fig)
+    return out

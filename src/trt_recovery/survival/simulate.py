@@ -24,7 +24,10 @@ from trt_recovery.schema import load_schema
 from trt_recovery.survival import design
 from trt_recovery.survival.families import get_family
 
-FORMATS = ("count", "cumulative", "km_median", "recoverer_median", "recoverer_mean", "not_reached", "individual")
+FORMATS = ("count", "cumulative", "km_median", "recoverer_median", "recoverer_mean", "not_reached", "individual",
+           "count_no_time", "percent_no_n")
+#: follow-up window of counts reported without their time (as the model's default priors)
+UNKNOWN_FOLLOWUP = (3.0, 24.0)
 
 
 @dataclass
@@ -106,7 +109,8 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
         elif fmt == "cumulative":
             for k, tt in enumerate((3.0, 6.0, 12.0), 1):
                 add(k, outcome="cumulative_proportion", time_months=tt, n=n, events=int((t <= tt).sum()),
-                    proportion=(t <= tt).mean(), value=(t <= tt).mean(), value_unit="proportion", statistic="proportion")
+                    proportion=(t <= tt).mean(), value=(t <= tt).mean(), value_unit="proportion", statistic="proportion",
+                    printed_decimals=4)
         elif fmt == "km_median":
             if (np.isfinite(t) & (t <= horizon)).mean() > 0.5:
                 add(1, outcome="time_to_recovery", time_months=np.nan, n=n, events=pd.NA, value=float(np.quantile(t, 0.5)),
@@ -128,6 +132,15 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
                 add(1, outcome="median_not_reached", time_months=tt, n=n, events=pd.NA)
             else:
                 add(1, outcome="recovered_count", time_months=tt, n=n, events=int((t <= tt).sum()))
+        elif fmt == "count_no_time":
+            tt = float(np.exp(rng.uniform(*np.log(UNKNOWN_FOLLOWUP))))
+            add(1, outcome="recovered_count", time_months=np.nan, time_stat="unspecified", n=n,
+                events=int((t <= tt).sum()))
+        elif fmt == "percent_no_n":
+            tt = float(rng.choice([6.0, 12.0]))
+            pct = float(np.round(100 * (t <= tt).mean()))
+            add(1, outcome="cumulative_proportion", time_months=tt, n=pd.NA, events=pd.NA, proportion=pct / 100,
+                value=pct / 100, value_unit="proportion", statistic="proportion", printed_decimals=0)
         elif fmt == "individual":
             obs = np.minimum(t, horizon)
             for k, (ti, ev) in enumerate(zip(obs, t <= horizon, strict=True), 1):

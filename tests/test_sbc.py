@@ -1,0 +1,85 @@
+"""Simulation-based calibration: data of the real shape from a prior draw, ranks, uniformity.
+
+No NUTS: the replication test uses the mocked sampler (its 'posterior' is prior draws, which is
+exactly what a calibrated fit of data carrying no information would give).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trt_recovery.survival import sbc
+
+
+@pytest.fixture(scope="module")
+def template(simulated_survival_table):
+    from helpers import mock_config
+    from trt_recovery.models import get_model
+    from trt_recovery.survival.families import get_family
+
+    cfg = mock_config("sbcsim", "survival_cure_weibull")
+    spec = get_model(cfg.model)
+    md = spec.prepare(simulated_survival_table, cfg.data)
+    truths = sbc.prior_truths(cfg, md, 3, seed=5)
+    return cfg, md, truths, get_family("weibull"), {**spec.default_priors, **cfg.priors}
+
+
+def test_simulated_data_keep_the_real_shape_and_are_reproducible(template):
+    cfg, md, truths, fam, priors = template
+    a = sbc.simulate_terms(md, truths, 0, fam, "weibull_shape", 11, priors)
+    b = sbc.simulate_terms(md, truths, 0, fam, "weibull_shape", 11, priors)
+    c = sbc.simulate_terms(md, truths, 0, fam, "weibull_shape", 12, priors)
+    assert a.arms.equals(md.arms)  # same arms, strategies, populations, covariates
+    n_rows = {k: len(v) for k, v in md.terms.items()}
+    # a row changes format only between 'quantile'/'not reached'/'count': the total is kept
+    assert sum(len(v) for v in a.terms.values()) == sum(n_rows.values())
+    for name, frame in a.terms.items():
+        pd.testing.assert_frame_equal(frame, b.terms[name])
+        if len(frame):
+            assert a.coords[f"{name}_obs"] == frame["outcome_id"].astype(str).add("#").add(frame.index.astype(str)).tolist()
+    ic = a.terms["interval_count"]
+    assert ((ic["events"] >= 0) & (ic["events"] <= ic["at_risk"])).all()
+    assert any(not a.terms[k].equals(c.terms[k]) for k in a.terms if len(a.terms[k]))  # the seed matters
+    # thresholds, times and sizes of the real rows are kept
+    orig = md.terms["interval_count"].set_index("outcome_id")
+    kept = ic[ic["outcome_id"].isin(orig.index)].set_index("outcome_id")
+    assert (kept["t1"] == orig.loc[kept.index, "t1"]).all() and (kept["threshold"] == orig.loc[kept.index, "threshold"]).all()
+
+
+def test_a_replication_returns_ranks_within_the_thinned_draws(template, mocked_sampler, monkeypatch):
+    cfg, md, truths, fam, priors = template
+    monkeypatch.setattr(sbc, "SBC_SAMPLER", {"chains": 2, "draws": 50, "tune": 0})
+    truth = {k: v[1] for k, v in truths.items()}
+    rep = sbc.Replication(1, cfg, sbc.simulate_terms(md, truths, 1, fam, "weibull_shape", 3, priors), truth, 77)
+    out = sbc.run_replication(rep)
+    assert out["n_draws"] == 100 // sbc.THIN
+    assert {"time_intercept", "weibull_shape", "study_time_sd"} <= set(out["ranks"])
+    assert any(k.startswith("p_recovered_12m[") for k in out["ranks"])
+    assert all(0 <= r <= out["n_draws"] for r in out["ranks"].values())
+
+
+def test_uniformity_flags_a_biased_rank_distribution():
+    rng = np.random.default_rng(0)
+    n_draws = 99
+    uniform = pd.DataFrame({"quantity": "good", "rank": rng.integers(0, n_draws + 1, 300)})
+    biased = pd.DataFrame({"quantity": "biased", "rank": np.minimum(rng.integers(0, n_draws + 1, 300),
+                                                                     rng.integers(0, n_draws + 1, 300))})
+    table = sbc.uniformity(pd.concat([uniform, biased]), n_draws).set_index("quantity")
+    assert table.loc["good", "inside_band"] and not table.loc["biased", "inside_band"]
+    assert table.loc["biased", "mean_fractional_rank"] < 0.4 < table.loc["good", "mean_fractional_rank"]
+
+
+def test_sbc_summary_reads_the_saved_tables(tmp_path, monkeypatch):
+    from trt_recovery import paths
+
+    monkeypatch.setattr(paths, "TABLES_DIR", tmp_path)
+    assert sbc.sbc_summary() is None
+    ranks = pd.DataFrame({"replication": [0, 0, 1, 1], "quantity": ["a", "b", "a", "b"], "rank": [3, 50, 60, 99],
+                          "n_draws": 100, "passed": [True, True, False, False], "seconds": 10.0})
+    ranks.to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
+    sbc.uniformity(ranks, 100).assign(inside_band=[True, False]).to_csv(tmp_path / "survival_sbc_uniformity.csv",
+                                                                        index=False)
+    out = sbc.sbc_summary()
+    assert out["replications"] == 2 and "1 passed" in out["text"] and "outside: b" in out["text"]
