@@ -44,7 +44,7 @@ EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS)
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
 
-.PHONY: help all env validate data prisma certainty dictionary fit figures notebooks test test-fast test-slow bench recovery verify loso sbc lab clean outputs priors
+.PHONY: help all env validate data prisma certainty posterior-check dictionary fit figures notebooks test test-fast test-slow bench recovery verify loso sbc lab clean outputs priors
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
@@ -86,7 +86,11 @@ $(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,su
 		analysis/certainty/rules.yaml src/trt_recovery/certainty.py src/trt_recovery/power_scaling.py
 	$(CLI) certainty
 
-fit: $(POSTERIORS) ## Fit every analysis in analysis/*.yaml (skipped when up to date)
+fit: posterior-check $(POSTERIORS) ## Fit every analysis in analysis/*.yaml (skipped when up to date)
+
+# A truncated or bit-flipped posterior is moved aside (it fails its checksum) so the rule below refits it.
+posterior-check: $(STAMP)
+	@$(CLI) check-posteriors
 
 # Each fit depends on the hash of the rows its model uses (a stamp rewritten only when it changes),
 # not on the raw tables: a data edit refits only the analyses whose selected rows changed.

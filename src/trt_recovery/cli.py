@@ -161,6 +161,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from trt_recovery.posterior import check_name
+
+    if not args.analysis.endswith(".nc"):
+        check_name(args.analysis)
     if not args.analysis.endswith(".nc") and not paths.posterior_file(args.analysis).exists():
         print(f"no cached posterior for '{args.analysis}': fitting it first", file=sys.stderr)
         fit_analysis(load_config(args.analysis))
@@ -234,6 +238,49 @@ def cmd_loso(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_check_posteriors(args: argparse.Namespace) -> int:
+    """Open every saved posterior; move an unreadable or checksum-failing one aside so make refits it.
+
+    Files already checked with the same size and modification time are skipped (a truncated or
+    rewritten file changes one of them), so a no-op ``make`` stays fast.
+    """
+    import json
+
+    from trt_recovery.posterior import StaleFitError, open_fit
+
+    ledger_path = paths.POSTERIORS_DIR / ".checked.json"
+    try:
+        ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        ledger = {}
+    bad, fresh = 0, {}
+    for path in sorted(paths.POSTERIORS_DIR.glob("*.nc")):
+        if path.name.endswith((".failed.nc", ".corrupt.nc")):
+            continue
+        st = path.stat()
+        key = [st.st_size, st.st_mtime_ns]
+        if ledger.get(path.name) == key:
+            fresh[path.name] = key
+            continue
+        try:
+            open_fit(path)
+        except StaleFitError as exc:
+            if "unreadable" not in str(exc) and "checksum" not in str(exc):
+                continue  # an older format is refitted through its inputs, not here
+            target = path.with_name(path.stem + ".corrupt.nc")
+            path.replace(target)
+            (paths.POSTERIORS_DIR / f"{path.stem}.status.json").unlink(missing_ok=True)
+            print(f"CORRUPT posterior moved to {_rel(target)} (make refits it): {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        fresh[path.name] = key
+    if paths.POSTERIORS_DIR.exists():
+        ledger_path.write_text(json.dumps(fresh, indent=1) + "\n", encoding="utf-8")
+    if bad == 0:
+        print("==> posteriors: every saved posterior opens and matches its checksum")
+    return 0
+
+
 def cmd_stamps(args: argparse.Namespace) -> int:
     from trt_recovery.stamps import write_stamps
 
@@ -297,6 +344,17 @@ def cmd_outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(text: str) -> int:
+    """argparse type of a seed: a whole number from 0 to 2**32 - 1 (what every sampler accepts)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, got {text!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and {2**32 - 1}, got {v}")
+    return v
+
+
 def _dask_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (tcp://host:8786); default: a local cluster on this machine")
@@ -318,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_harmonise)
     p = sub.add_parser("fit", help="fit an analysis (analysis/<name>.yaml) and save its posterior")
     p.add_argument("analysis")
-    p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--seed", type=_seed, default=None, help="override the config's seed")
     p.add_argument("--allow-failure", action="store_true",
                    help="exit 0 when the fit fails its convergence checks (sensitivity fits: reported as failed)")
     p.add_argument("--status-file", default=None, help="write the fit's outcome (passed/failed) to this JSON file")
@@ -341,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(cov.cli_flag, type=float, default=None, dest=_covariate_dest(cov.cli_flag),
                        help=f"{cov.label}; unset: the population average")
     p.add_argument("--times", default="3,6,12,24", help="comma-separated months")
-    p.add_argument("--seed", type=int, default=0, help="seed for the new-study draws")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the new-study draws")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("verify", help="compare headline numbers with analysis/reference/*.json")
@@ -360,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prisma", help="PRISMA 2020 flow (table and figure) from data/screening.csv")
     p.add_argument("--data-dir", default=str(paths.DATA_DIR))
     p.set_defaults(func=cmd_prisma)
+    p = sub.add_parser("check-posteriors", help="move unreadable or corrupt posteriors aside so that make refits them")
+    p.set_defaults(func=cmd_check_posteriors)
     p = sub.add_parser("stamps", help="per-analysis hashes of the rows each model uses (make refits only what changed)")
     p.set_defaults(func=cmd_stamps)
     p = sub.add_parser("certainty", help="summary-of-findings table with GRADE-style certainty, from the cached main fits")
@@ -372,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from trt_recovery.config import ConfigError
-    from trt_recovery.errors import UnknownNameError
+    from trt_recovery.errors import BadInputError, UnknownNameError
     from trt_recovery.posterior import FitFailedError, StaleFitError
     from trt_recovery.prisma import ScreeningLogError
     from trt_recovery.validate import DataValidationError
@@ -383,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError, FileNotFoundError, UnknownNameError, FitFailedError,
+    except (ConfigError, DataValidationError, FileNotFoundError, UnknownNameError, BadInputError, FitFailedError,
             StaleFitError, ScreeningLogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

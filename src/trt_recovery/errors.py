@@ -12,3 +12,8 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class BadInputError(ValueError):
+    """A command-line value that cannot be used (a name that is a path, a time that is not a
+    number...); the message says what is allowed."""

@@ -17,7 +17,7 @@ from trt_recovery import paths
 from trt_recovery.harmonise import Harmonised, harmonise
 from trt_recovery.labels import population_label, strategy_label
 from trt_recovery.schema import load_schema
-from trt_recovery.tables import write_table
+from trt_recovery.tables import spreadsheet_safe, write_table
 from trt_recovery.validate import Dataset
 
 
@@ -103,10 +103,10 @@ def write_data_outputs(ds: Dataset) -> tuple[Harmonised, list[Path]]:
     paths.DERIVED_DIR.mkdir(parents=True, exist_ok=True)
     out = []
     p = paths.DERIVED_DIR / "harmonised_outcomes.csv"
-    h.outcomes.to_csv(p, index=False)
+    spreadsheet_safe(h.outcomes).to_csv(p, index=False)
     out.append(p)
     p = paths.DERIVED_DIR / "harmonisation_exclusions.csv"
-    h.exclusions.to_csv(p, index=False)
+    spreadsheet_safe(h.exclusions).to_csv(p, index=False)
     out.append(p)
     p = paths.DERIVED_DIR / "references.bib"
     p.write_text(bibtex(ds), encoding="utf-8")

@@ -45,5 +45,19 @@ def population_label(term: str) -> str:
     return POPULATION_LABELS.get(term, term)
 
 
+def strategy_colour(term: str) -> str:
+    """The colour of a strategy in every figure (fixed by its place in the vocabulary above)."""
+    keys = list(STRATEGY_LABELS)
+    return OKABE_ITO[keys.index(term) % len(OKABE_ITO)] if term in keys else "#777777"
+
+
+def threshold_label(term: str) -> str:
+    """A recovery threshold in words, from the schema's vocabulary (e.g. '20' -> '20 million/mL')."""
+    from trt_recovery.schema import load_schema
+
+    text = load_schema().vocabularies.get("threshold", {}).get(term)
+    return str(text).split(" (")[0] if text else term
+
+
 def screening_reason_label(term: str) -> str:
     return SCREENING_REASON_LABELS.get(term, term)

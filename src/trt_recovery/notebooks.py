@@ -6,6 +6,7 @@ The committed form of a notebook is its jupytext ``.py`` (percent format); it is
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ def execute_notebook(source: str | Path, parameters: dict[str, Any] | None = Non
     """Execute notebook ``source`` (a jupytext ``.py``) and write the executed ``.ipynb``.
 
     Raises papermill's ``PapermillExecutionError`` (naming the failing cell) when a cell fails.
+    The notebook is executed into a temporary file and moved to ``output`` only when every cell
+    ran: a failed or killed run never leaves a partial notebook at the target (make would trust
+    it); a failed run's notebook is kept as ``<name>.failed.ipynb`` for inspection.
     """
     source = Path(source)
     nb = jupytext.read(source)
@@ -32,13 +36,21 @@ def execute_notebook(source: str | Path, parameters: dict[str, Any] | None = Non
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"{source.stem}.ipynb"
+        partial = Path(tmp) / f"{source.stem}.out.ipynb"
         jupytext.write(nb, src)
-        papermill.execute_notebook(
-            str(src),
-            str(output),
-            parameters=parameters or {},
-            kernel_name=kernel_name,
-            cwd=str(paths.ROOT),
-            progress_bar=False,
-        )
+        try:
+            papermill.execute_notebook(
+                str(src),
+                str(partial),
+                parameters=parameters or {},
+                kernel_name=kernel_name,
+                cwd=str(paths.ROOT),
+                progress_bar=False,
+            )
+        except BaseException:
+            if partial.exists():
+                shutil.copyfile(partial, output.with_name(f"{output.stem}.failed.ipynb"))
+            output.unlink(missing_ok=True)
+            raise
+        shutil.move(str(partial), str(output))
     return output

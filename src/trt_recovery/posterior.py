@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -317,9 +318,23 @@ def save_tree(tree: xr.DataTree, target: Path) -> Path:
     return target
 
 
+#: An analysis name: what a file stem in analysis/ may be (never a path).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a plain analysis name; else a ValueError (a name like ``../../x`` must not
+    address files outside the project)."""
+    if NAME_RE.fullmatch(str(name)) is None or ".." in str(name):
+        from trt_recovery.errors import BadInputError
+
+        raise BadInputError(f"{name!r} is not an analysis name (letters, digits, '_', '-', '.'; no paths)")
+    return str(name)
+
+
 def resolve_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
-    return p if p.suffix == ".nc" else paths.posterior_file(str(name_or_path))
+    return p if p.suffix == ".nc" else paths.posterior_file(check_name(str(name_or_path)))
 
 
 @lru_cache(maxsize=8)

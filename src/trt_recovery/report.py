@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trt_recovery import paths
-from trt_recovery.posterior import Fit, load_fit
+from trt_recovery.posterior import check_name, Fit, load_fit
 
 
 def fit_summary(fit: Fit) -> str:
@@ -31,4 +31,6 @@ def save_figure(fig, stem: str, directory: Path | None = None) -> list[Path]:
 def report(name: str) -> list[Path]:
     """Write every figure and table of analysis ``name`` from its cached posterior."""
     fit = load_fit(name)
-    return fit.spec.reporter(fit, name)
+    # outputs are named after the analysis, never after a path given on the command line
+    stem = check_name(fit.analysis if str(name).endswith(".nc") else name)
+    return fit.spec.reporter(fit, stem)

@@ -115,6 +115,11 @@ def _read_raw(path: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Pr
     fname = _display_path(path)
     if not path.exists():
         return None, [Problem(fname, None, None, "file not found")]
+    content = path.read_bytes()
+    if b"\x00" in content:
+        line = content[: content.index(b"\x00")].count(b"\n") + 1
+        return None, [Problem(fname, None, None, f"contains a NUL byte (line {line} of the file): a cell would be "
+                                                 "cut short; save the table again as plain UTF-8 CSV")]
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -130,6 +135,11 @@ def _read_raw(path: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Pr
         for col in spec.columns
         if col not in df.columns
     ]
+    if not any(c in spec.columns for c in df.columns):
+        problems.append(Problem(fname, None, None, "no column matches data/schema.yaml: is the file comma-separated "
+                                                   "(not semicolons or tabs)?"))
+    if df.empty and not spec.optional:
+        problems.append(Problem(fname, None, None, "has a header but no data rows"))
     for col in spec.columns:
         if col not in df.columns:
             df[col] = ""
@@ -141,15 +151,25 @@ def _read_raw(path: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Pr
 # Column checks (pandera, built from the schema)
 
 
+#: What the schema means by a number: ASCII digits, one decimal point, an optional exponent (no
+#: full-width or other Unicode digits, which float() would accept, no thousands separators).
+_INT_RE = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+#: Largest count the tables accept (more men than any study could hold is a typing slip; it also
+#: keeps counts inside 64-bit integers).
+MAX_COUNT = 100_000
+
+
 def _is_int(v: str) -> bool:
-    return re.fullmatch(r"[+-]?\d+", v) is not None
+    return _INT_RE.fullmatch(v) is not None and abs(int(v)) <= MAX_COUNT
 
 
 def _is_number(v: str) -> bool:
-    try:
-        return math.isfinite(float(v))
-    except ValueError:
+    if _NUMBER_RE.fullmatch(v) is None:
         return False
+    return math.isfinite(float(v))
 
 
 def _element_check(fn: Callable[[str], bool], message: str) -> pa.Check:
@@ -162,7 +182,7 @@ def _column_checks(col: ColumnSpec, schema: Schema) -> list[pa.Check]:
     if col.required:
         checks.append(pa.Check(lambda v: v != "", element_wise=True, error="is required but empty"))
     if col.type == "integer":
-        checks.append(_element_check(_is_int, "is not an integer"))
+        checks.append(_element_check(_is_int, f"is not an integer between -{MAX_COUNT} and {MAX_COUNT}"))
     elif col.type == "number":
         checks.append(_element_check(_is_number, "is not a number"))
     numeric = col.type in ("integer", "number")
@@ -239,6 +259,20 @@ def _typed(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
 # Checks across columns, rows and tables
 
 
+def _for_checks(df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A copy for the checks across columns: missing text is None and missing numbers NaN, so every
+    comparison is a plain bool (pandas' NA makes ``if NA != "x"`` raise)."""
+    if df is None:
+        return None
+    out = pd.DataFrame(index=df.index)
+    for c in df.columns:
+        if pd.api.types.is_numeric_dtype(df[c]):
+            out[c] = df[c].astype(float)
+        else:
+            out[c] = df[c].astype(object).where(df[c].notna(), None)
+    return out
+
+
 class _Collector:
     def __init__(self, fname: str, spec: TableSpec, df: pd.DataFrame):
         self.fname, self.spec, self.df = fname, spec, df
@@ -300,6 +334,25 @@ def _check_studies(c: _Collector, s: pd.DataFrame, arms: pd.DataFrame | None) ->
                 c.add(row, "duplicate_of", "a duplicate report must have no arms (its men are counted in the fuller report)")
 
 
+#: Months per time unit (as trt_recovery.harmonise converts them) and the plausibility bounds of
+#: values by unit: a time beyond 50 years, a concentration beyond 1000 million/mL or a percentage
+#: beyond 100 is a typing slip, not a finding.
+_TO_MONTHS = {"days": 1 / 30.4375, "weeks": 7 / 30.4375, "months": 1.0, "years": 12.0}
+MAX_MONTHS = 600.0
+MAX_BY_UNIT = {"million/mL": 1000.0, "million": 10000.0, "percent": 100.0, "proportion": 1.0}
+
+
+def _check_plausible(c: _Collector, row: int, r: pd.Series, col: str, v, unit) -> None:
+    if not _present(v) or not _present(unit):
+        return
+    if unit in _TO_MONTHS:
+        months = float(v) * _TO_MONTHS[unit]
+        if months > MAX_MONTHS:
+            c.add(row, col, f"{v:g} {unit} is {months:.0f} months: implausible (more than {MAX_MONTHS:.0f} months)")
+    elif unit in MAX_BY_UNIT and float(v) > MAX_BY_UNIT[unit]:
+        c.add(row, col, f"{v:g} {unit} is implausible (more than {MAX_BY_UNIT[unit]:g})")
+
+
 def _check_arms(c: _Collector, a: pd.DataFrame, studies: pd.DataFrame | None) -> None:
     _check_primary_key(c, a)
     _check_duplicate_rows(c, a, ("arm_id",))
@@ -311,6 +364,7 @@ def _check_arms(c: _Collector, a: pd.DataFrame, studies: pd.DataFrame | None) ->
             c.add(row, "study_id", f"refers to unknown study_id {sid!r} (not in studies.csv)")
         if _present(sid) and _present(aid) and not str(aid).startswith(f"{sid}_"):
             c.add(row, "arm_id", f"must start with its study_id followed by '_' ({sid}_...)")
+        _check_plausible(c, row, r, "androgen_duration_value", r["androgen_duration_value"], r["androgen_duration_unit"])
         if _present(r["androgen_duration_value"]):
             for col in ("androgen_duration_stat", "androgen_duration_unit"):
                 if not _present(r[col]):
@@ -368,6 +422,9 @@ def _check_outcomes(c: _Collector, o: pd.DataFrame, arms: pd.DataFrame | None, s
                 c.add(row, col, f"required for outcome '{kind}'")
         if _present(r["time"]) and not _present(r["time_unit"]):
             c.add(row, "time_unit", "required when time is given")
+        _check_plausible(c, row, r, "time", r["time"], r["time_unit"])
+        for col in ("value", "lower", "upper"):
+            _check_plausible(c, row, r, col, r[col], r["value_unit"])
         if kind in ("recovered_count", "preserved_count", "cumulative_proportion") and not _present(r["time"]) and r["time_stat"] != "unspecified":
             c.add(row, "time", f"required for outcome '{kind}' (or set time_stat 'unspecified' when the source gives none)")
         if _present(r["time"]) and r["time_stat"] == "unspecified":
@@ -531,23 +588,30 @@ def check_dataset(
             typed[name] = _typed(df, spec)
         else:
             typed[name] = None
-    s, a, o = typed["studies"], typed["arms"], typed["outcomes"]
+    s, a, o = (_for_checks(typed[k]) for k in ("studies", "arms", "outcomes"))
+    sc = _for_checks(typed.get("screening"))
     checks = (
         ("studies", lambda col: _check_studies(col, s, a)),
         ("arms", lambda col: _check_arms(col, a, s)),
         ("outcomes", lambda col: _check_outcomes(col, o, a, s)),
-        ("screening", lambda col: _check_screening(col, typed["screening"], s)),
+        ("screening", lambda col: _check_screening(col, sc, s)),
     )
     for name, fn in checks:
         if typed[name] is None:
             continue
         col = _Collector(fnames[name], schema.tables[name], raw[name])
-        fn(col)
+        try:
+            fn(col)
+        except (TypeError, ValueError, KeyError) as exc:
+            if not problems:  # clean cells and still a crash: a bug, keep its traceback
+                raise
+            col.add(None, None, f"checks across rows and tables not run on this table until the problems above "
+                                f"are fixed ({type(exc).__name__})")
         problems += col.problems
     problems = sorted(set(problems), key=lambda p: (p.file, p.row or 0, p.column or "", p.message))
     if problems:
         return None, problems
-    return Dataset(studies=s, arms=a, outcomes=o, data_hash=data_hash(Path(directory), schema_file),
+    return Dataset(studies=typed["studies"], arms=typed["arms"], outcomes=typed["outcomes"], data_hash=data_hash(Path(directory), schema_file),
                    directory=Path(directory), screening=typed.get("screening")), []
 
 

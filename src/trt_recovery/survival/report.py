@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from trt_recovery.certainty import load_rules, rate
-from trt_recovery.labels import OKABE_ITO, strategy_label
+from trt_recovery.labels import OKABE_ITO, population_label, strategy_colour, strategy_label, threshold_label
 from trt_recovery.power_scaling import fit_sensitivity
 from trt_recovery.schema import load_schema
 from trt_recovery.summaries import flag_columns, interval
@@ -114,27 +114,60 @@ def _log_median(med: xr.DataArray) -> xr.DataArray:
 
 
 def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: int = 1) -> plt.Figure:
-    """P(recovered by t) per strategy with direct evidence; 95% bands (average study, new study dotted)."""
+    """P(recovered by t) per strategy with direct evidence; 95% bands (average study, new study dotted).
+
+    Each legend entry says what the curve rests on (studies and men in this population) and the
+    evidence flag of its P(recovered by 12 months) (:func:`trt_recovery.summaries.evidence_flag`).
+    """
     strategies = strategies_with_evidence(fit) or ["none"]
-    pred = P.Predictions(fit, [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies],
-                         seed=seed)
+    profiles = [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies]
+    pred = P.Predictions(fit, profiles, seed=seed)
     avg = pred.recovered_by(TIMES)
     new = pred.recovered_by(TIMES, new_study=True)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    r12 = pred.recovered_by([12.0]).isel(time=0)
+    flags = {}
+    if "prior" in fit.tree.children:
+        prior12 = P.Predictions(fit, profiles, seed=seed, group="prior").recovered_by([12.0]).isel(time=0)
+        sens = fit_sensitivity(fit, {s: r12.isel(profile=i) for i, s in enumerate(strategies)})
+        for i, s in enumerate(strategies):
+            flags[s] = flag_columns(prior12.isel(profile=i).values, r12.isel(profile=i).values,
+                                    None if sens is None else sens.loc[s],
+                                    direct=P.evidence(fit, s)["rows"] > 0)["evidence_flag"]
+    ncol = min(3, len(strategies))
+    nrow = int(np.ceil(len(strategies) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.6, 2.9 * nrow + 1.0), squeeze=False,
+                             sharex=True, sharey=True)
+    ref = avg.isel(profile=0).median(dim=("chain", "draw")).values
     for i, s in enumerate(strategies):
-        c = OKABE_ITO[i % len(OKABE_ITO)]
+        ax = axes.ravel()[i]
+        c = strategy_colour(s)
         q = avg.isel(profile=i).quantile([0.025, 0.5, 0.975], dim=("chain", "draw")).values
         qn = new.isel(profile=i).quantile([0.025, 0.975], dim=("chain", "draw")).values
-        ax.plot(TIMES, q[1], color=c, lw=2, label=strategy_label(s))
-        ax.fill_between(TIMES, q[0], q[2], color=c, alpha=0.18)
-        ax.plot(TIMES, qn[0], color=c, lw=0.8, ls=":")
+        ev = P.evidence(fit, s, population)
+        rests = (f"{ev['studies']} stud{'y' if ev['studies'] == 1 else 'ies'}, {ev['men']} men"
+                 if ev["rows"] else "no data in this population")
+        if i > 0:  # the first panel's median, for comparison
+            ax.plot(TIMES, ref, color="0.55", lw=1, ls="--", label=f"{strategy_label(strategies[0])} (median)")
+        ax.fill_between(TIMES, q[0], q[2], color=c, alpha=0.25, lw=0, label="95% interval (average study)")
+        ax.plot(TIMES, q[1], color=c, lw=2, label="median")
+        ax.plot(TIMES, qn[0], color=c, lw=0.8, ls=":", label="95% range for a new study")
         ax.plot(TIMES, qn[1], color=c, lw=0.8, ls=":")
-    ax.set_xlabel("Months since time zero (stopping testosterone or starting restart drugs)")
-    ax.set_ylabel(f"P(recovered by t), threshold '{threshold}'")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Recovery curves, population '{population}' (average study; dotted: new study, 95%)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+        ax.set_title(f"{strategy_label(s)}\n{rests}" + (f"; {flags[s]}" if s in flags else ""), fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(strategies):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("P(recovered by t)", fontsize=8)
+    for j in range(ncol):  # the lowest visible panel of each column carries the time axis label
+        visible = [r for r in range(nrow) if r * ncol + j < len(strategies)]
+        axes[visible[-1], j].set_xlabel("Months since time zero", fontsize=8)
+        axes[visible[-1], j].tick_params(labelbottom=True)
+    handles, labels = axes.ravel()[min(1, len(strategies) - 1)].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    title = fit.config_dict.get("title") or fit.analysis
+    fig.suptitle(f"{title}\n{population_label(population)}; recovery = {threshold_label(threshold)}", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 

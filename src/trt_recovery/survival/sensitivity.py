@@ -124,8 +124,9 @@ def across_figure(across: pd.DataFrame, t: float = 12.0):
     return fig
 
 
-def write_across(across: pd.DataFrame, t: float = 12.0) -> list[Path]:
-    """Export the across-fits table and figure (``survival_sensitivity_across``)."""
+def write_across(across: pd.DataFrame, t: float = 12.0, pnever: pd.DataFrame | None = None) -> list[Path]:
+    """Export the across-fits table and figure (``survival_sensitivity_across``) and, when given,
+    the P(never) prior check (``survival_pnever_check``)."""
     import matplotlib.pyplot as plt
 
     from trt_recovery.report import save_figure
@@ -135,4 +136,34 @@ def write_across(across: pd.DataFrame, t: float = 12.0) -> list[Path]:
     fig = across_figure(across, t)
     out += save_figure(fig, "survival_sensitivity_across")
     plt.close(fig)
+    if pnever is not None:
+        out += write_table(pnever, "survival_pnever_check", float_format="{:.3g}")
     return out
+
+
+def pnever_check(sources: dict[str, str | Path], population: str = "trt", threshold: str = "any") -> pd.DataFrame:
+    """P(never recovers) of every strategy with direct evidence: prior (the fit's prior draws) and
+    posterior median with 95% interval, and the contraction, for each fit (a prior predictive
+    check of the non-recovery fraction and its sensitivity fit side by side)."""
+    from trt_recovery.posterior import FitFailedError
+    from trt_recovery.summaries import contraction
+
+    rows = []
+    for label, src in sources.items():
+        try:
+            fit = load_fit(src)
+        except (FitFailedError, FileNotFoundError) as exc:
+            rows.append({"fit": label, "strategy": None, "note": f"no result: {exc}"})
+            continue
+        strategies = sorted(set(fit.used["strategy"]))
+        profiles = [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies]
+        post = P.Predictions(fit, profiles).p_never()
+        prior = P.Predictions(fit, profiles, group="prior").p_never()
+        for i, s in enumerate(strategies):
+            pr, po = interval(prior.isel(profile=i)), interval(post.isel(profile=i))
+            rows.append({"fit": label, "strategy": s, "prior_median": pr[0], "prior_lower95": pr[1],
+                         "prior_upper95": pr[2], "posterior_median": po[0], "posterior_lower95": po[1],
+                         "posterior_upper95": po[2],
+                         "contraction": contraction(prior.isel(profile=i).values, post.isel(profile=i).values),
+                         "note": ""})
+    return pd.DataFrame(rows)
