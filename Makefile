@@ -72,7 +72,7 @@ dictionary: $(STAMP) ## Regenerate data/DICTIONARY.md from data/schema.yaml
 
 data: $(HARMONISED) ## Build the harmonised outcome table, exclusion report and evidence map
 
-$(HARMONISED): $(DATA) src/trt_recovery/harmonise.py src/trt_recovery/evidence.py $(STAMP)
+$(HARMONISED): $(DATA) src/trt_recovery/harmonise.py src/trt_recovery/evidence.py $(MODEL_SRC) $(wildcard analysis/*.yaml) $(STAMP)
 	$(CLI) harmonise
 
 prisma: $(RESULTS)/figures/prisma_flow.png ## PRISMA 2020 flow (figure and table) from data/screening.csv

@@ -24,7 +24,7 @@
 import pandas as pd
 from IPython.display import Markdown, display
 
-from trt_recovery.evidence import evidence_map, evidence_map_figure
+from trt_recovery.evidence import evidence_map, evidence_map_figure, modelled_rows
 from trt_recovery.harmonise import harmonise
 from trt_recovery.validate import load_dataset
 
@@ -38,7 +38,7 @@ display(studies.groupby("population").size().rename("studies").to_frame())
 # ## Evidence map (gaps are shown as gaps)
 
 # %%
-emap = evidence_map(ds)
+emap = evidence_map(ds, modelled_rows(ds))  # rows that exist, and rows the main analyses use
 display(evidence_map_figure(emap))
 display(emap[emap["studies"] > 0].reset_index(drop=True))
 

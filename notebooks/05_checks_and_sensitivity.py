@@ -45,11 +45,16 @@ from trt_recovery.survival.sensitivity import across_figure, headline_across, lo
 # %%
 loo = loo_comparison(families)
 display(loo.round(2))
-display(Markdown(
-    f"The best-ranked family is **{loo.index[0]}**. The worst Pareto k per fit is shown: values above 0.7 "
-    "mean the LOO estimate for those observations is unreliable (each study contributes one or two "
-    "summaries, so leaving one out changes the fit a lot); read the ranking as indicative."
-))
+not_compared = [k for k, v in loo.get("note", {}).items() if isinstance(v, str) and v.startswith("not compared")]
+if "elpd" in loo.columns and loo["elpd"].notna().sum() >= 2:
+    text = (f"The best-ranked family is **{loo['elpd'].idxmax()}**. The worst Pareto k per fit is shown: values "
+            "above 0.7 mean the LOO estimate for those observations is unreliable (each study contributes one or "
+            "two summaries, so leaving one out changes the fit a lot); read the ranking as indicative.")
+else:
+    text = "Fewer than two families have a usable fit, so they are not compared."
+if not_compared:
+    text += f" Not compared (fit failed its convergence checks or is missing): {', '.join(not_compared)}."
+display(Markdown(text))
 
 # %% [markdown]
 # ## Headline numbers across sensitivity fits (testosterone therapy, any sperm, 12 months)

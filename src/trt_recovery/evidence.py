@@ -21,8 +21,27 @@ from trt_recovery.tables import spreadsheet_safe, write_table
 from trt_recovery.validate import Dataset
 
 
-def evidence_map(ds: Dataset) -> pd.DataFrame:
-    """One row per strategy x population cell of the vocabulary (gaps included)."""
+def modelled_rows(ds: Dataset, analyses: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The rows each main analysis's model uses (prepared from the data, no fitting): what the
+    evidence map sets beside what exists."""
+    from trt_recovery.config import load_config, main_analyses
+    from trt_recovery.models import get_model
+
+    outcomes = harmonise(ds).outcomes
+    out = {}
+    for name in analyses if analyses is not None else main_analyses():
+        cfg = load_config(paths.analysis_config(name))
+        out[name] = get_model(cfg.model).prepare(outcomes, cfg.data).used
+    return out
+
+
+def evidence_map(ds: Dataset, modelled: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per strategy x population cell of the vocabulary (gaps included).
+
+    ``outcome_rows`` counts every row that exists; with ``modelled`` (:func:`modelled_rows`),
+    ``rows_in_<analysis>`` counts the rows each main analysis's model actually uses, so the map
+    never suggests more evidence than the models see.
+    """
     schema = load_schema()
     studies = ds.studies[ds.studies["duplicate_of"].isna()]
     arms = ds.arms.merge(studies[["study_id", "population"]], on="study_id", how="inner")
@@ -47,6 +66,8 @@ def evidence_map(ds: Dataset) -> pd.DataFrame:
                     "men": int(t["n"].sum()) if len(t) else 0,
                     "outcome_rows": len(k),
                     "outcome_kinds": ", ".join(sorted(k["outcome"].unique())),
+                    **{f"rows_in_{name}": int(((u["strategy"] == s) & (u["population"] == p)).sum())
+                       for name, u in (modelled or {}).items()},
                 }
             )
     return pd.DataFrame(rows)
@@ -58,6 +79,9 @@ def evidence_map_figure(emap: pd.DataFrame) -> plt.Figure:
     populations = list(dict.fromkeys(emap["population"]))
     studies = emap.pivot(index="strategy", columns="population", values="studies").loc[strategies, populations]
     men = emap.pivot(index="strategy", columns="population", values="men").loc[strategies, populations]
+    used_cols = [c for c in emap.columns if c.startswith("rows_in_")]
+    used = (emap.assign(_used=emap[used_cols].sum(axis=1)).pivot(index="strategy", columns="population", values="_used")
+            .loc[strategies, populations]) if used_cols else None
     fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(strategies) + 1.8))
     masked = np.ma.masked_equal(studies.to_numpy(dtype=float), 0)
     im = ax.imshow(masked, cmap="viridis", aspect="auto", vmin=0)
@@ -65,10 +89,14 @@ def evidence_map_figure(emap: pd.DataFrame) -> plt.Figure:
         for j in range(len(populations)):
             v = int(studies.iat[i, j])
             txt = f"{v} ({int(men.iat[i, j])} men)" if v else "gap"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if v else "0.55")
+            if v and used is not None:
+                txt += f"\n{int(used.iat[i, j])} modelled"
+            light = v > 0.6 * float(np.nanmax(masked.filled(0))) if v else False  # yellow end of viridis
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color=("black" if light else "white") if v else "0.55")
     ax.set_xticks(range(len(populations)), [population_label(p) for p in populations], rotation=20, ha="right")
     ax.set_yticks(range(len(strategies)), [strategy_label(s) for s in strategies])
-    ax.set_title("Evidence map: studies (men) per strategy and population")
+    ax.set_title("Evidence map: studies (men) per strategy and population"
+                 + ("\n'modelled': outcome rows the main analyses use" if used is not None else ""), fontsize=10)
     fig.colorbar(im, ax=ax, label="studies")
     fig.tight_layout()
     return fig
@@ -111,7 +139,7 @@ def write_data_outputs(ds: Dataset) -> tuple[Harmonised, list[Path]]:
     p = paths.DERIVED_DIR / "references.bib"
     p.write_text(bibtex(ds), encoding="utf-8")
     out.append(p)
-    emap = evidence_map(ds)
+    emap = evidence_map(ds, modelled_rows(ds))
     out += write_table(emap, "evidence_map")
     out += save_figure(evidence_map_figure(emap), "evidence_map")
     return h, out

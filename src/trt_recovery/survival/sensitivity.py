@@ -38,7 +38,16 @@ def loo_comparison(sources: dict[str, str | Path]) -> pd.DataFrame:
     When the comparison itself cannot be computed (for example a standard error that is not
     finite), each fit's own PSIS-LOO is still reported, with the reason in a ``note`` column.
     """
-    trees = {label: pooled_log_likelihood(load_fit(src).tree) for label, src in sources.items()}
+    from trt_recovery.posterior import FitFailedError, StaleFitError
+
+    trees, missing = {}, {}
+    for label, src in sources.items():
+        try:
+            trees[label] = pooled_log_likelihood(load_fit(src).tree)
+        except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
+            missing[label] = f"not compared: {exc}"
+    if len(trees) < 2:
+        return pd.DataFrame({"note": {**missing, **{k: "only fit available" for k in trees}}})
     loos = {label: az.loo(t, var_name="all", pointwise=True) for label, t in trees.items()}
     worst_k = {label: float(np.max(loo.pareto_k)) for label, loo in loos.items()}
     try:
@@ -50,6 +59,8 @@ def loo_comparison(sources: dict[str, str | Path]) -> pd.DataFrame:
                               "p": {k: float(v.p) for k, v in loos.items()}}).sort_values("elpd", ascending=False)
         table["note"] = f"comparison not computed: {exc}"
     table["pareto_k_max"] = [worst_k[i] for i in table.index]
+    for label, note in missing.items():  # failed or missing fits are listed, not silently dropped
+        table.loc[label, "note"] = note
     return table
 
 
@@ -61,14 +72,14 @@ def headline_across(sources: dict[str, str | Path], population: str = "trt", thr
     numbers. A fit that uses exactly the rows of the first source and differs from it in nothing
     else that reaches the model is marked as changing nothing (``note``).
     """
-    from trt_recovery.posterior import FitFailedError
+    from trt_recovery.posterior import FitFailedError, StaleFitError
 
     rows = []
     first_hash = None
     for k, (label, src) in enumerate(sources.items()):
         try:
             fit = load_fit(src)
-        except (FitFailedError, FileNotFoundError) as exc:
+        except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
             rows.append({"fit": label, "strategy": None, "note": f"no result: {exc}"})
             continue
         same = (k > 0 and fit.tree.attrs.get("model_data_hash") == first_hash
@@ -145,14 +156,14 @@ def pnever_check(sources: dict[str, str | Path], population: str = "trt", thresh
     """P(never recovers) of every strategy with direct evidence: prior (the fit's prior draws) and
     posterior median with 95% interval, and the contraction, for each fit (a prior predictive
     check of the non-recovery fraction and its sensitivity fit side by side)."""
-    from trt_recovery.posterior import FitFailedError
+    from trt_recovery.posterior import FitFailedError, StaleFitError
     from trt_recovery.summaries import contraction
 
     rows = []
     for label, src in sources.items():
         try:
             fit = load_fit(src)
-        except (FitFailedError, FileNotFoundError) as exc:
+        except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
             rows.append({"fit": label, "strategy": None, "note": f"no result: {exc}"})
             continue
         strategies = sorted(set(fit.used["strategy"]))
