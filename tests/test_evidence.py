@@ -23,3 +23,17 @@ def test_the_map_counts_modelled_rows_apart_and_never_more_than_exist(data_dir):
     assert one.loc[("hcg_serm", "trt"), "rows_in_x"] == 2 and one["rows_in_x"].sum() == 2
     fig = evidence_map_figure(evidence_map(ds, modelled))
     assert "modelled" in fig.axes[0].get_title()
+
+
+def test_case_reports_are_counted_apart(data_dir):
+    from helpers import read, write
+
+    studies = read(data_dir, "studies")
+    studies.loc[0, "design"] = "case_report"
+    write(data_dir, "studies", studies)
+    ds = load_dataset(data_dir)
+    emap = evidence_map(ds)
+    sid = studies.loc[0, "study_id"]
+    cells = ds.arms.loc[ds.arms["study_id"] == sid, "strategy"].unique()
+    hit = emap[emap["strategy"].isin(cells) & (emap["case_report_studies"] > 0)]
+    assert len(hit) >= 1 and (emap["case_report_studies"] <= emap["studies"]).all()

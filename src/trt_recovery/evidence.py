@@ -44,7 +44,7 @@ def evidence_map(ds: Dataset, modelled: dict[str, pd.DataFrame] | None = None) -
     """
     schema = load_schema()
     studies = ds.studies[ds.studies["duplicate_of"].isna()]
-    arms = ds.arms.merge(studies[["study_id", "population"]], on="study_id", how="inner")
+    arms = ds.arms.merge(studies[["study_id", "population", "design"]], on="study_id", how="inner")
     # men are counted once per cell: top-level arms, plus subgroups whose parent arm sits in another cell
     cell = arms.set_index("arm_id")[["strategy", "population"]].apply(tuple, axis=1)
     parent_cell = arms["parent_arm_id"].map(cell)
@@ -62,6 +62,8 @@ def evidence_map(ds: Dataset, modelled: dict[str, pd.DataFrame] | None = None) -
                     "strategy": s,
                     "population": p,
                     "studies": a["study_id"].nunique(),
+                    # case reports apart from cohorts and trials: one man described is not a cohort
+                    "case_report_studies": a.loc[a["design"] == "case_report", "study_id"].nunique(),
                     "arms": len(a),
                     "men": int(t["n"].sum()) if len(t) else 0,
                     "outcome_rows": len(k),
@@ -79,16 +81,20 @@ def evidence_map_figure(emap: pd.DataFrame) -> plt.Figure:
     populations = list(dict.fromkeys(emap["population"]))
     studies = emap.pivot(index="strategy", columns="population", values="studies").loc[strategies, populations]
     men = emap.pivot(index="strategy", columns="population", values="men").loc[strategies, populations]
+    cases = (emap.pivot(index="strategy", columns="population", values="case_report_studies")
+             .loc[strategies, populations]) if "case_report_studies" in emap else None
     used_cols = [c for c in emap.columns if c.startswith("rows_in_")]
     used = (emap.assign(_used=emap[used_cols].sum(axis=1)).pivot(index="strategy", columns="population", values="_used")
             .loc[strategies, populations]) if used_cols else None
-    fig, ax = plt.subplots(figsize=(8.5, 0.42 * len(strategies) + 1.8))
+    fig, ax = plt.subplots(figsize=(9.5, 0.55 * len(strategies) + 1.8))
     masked = np.ma.masked_equal(studies.to_numpy(dtype=float), 0)
     im = ax.imshow(masked, cmap="viridis", aspect="auto", vmin=0)
     for i in range(len(strategies)):
         for j in range(len(populations)):
             v = int(studies.iat[i, j])
             txt = f"{v} ({int(men.iat[i, j])} men)" if v else "gap"
+            if v and cases is not None and int(cases.iat[i, j]):
+                txt += f"\nincl. {int(cases.iat[i, j])} case report{'s' if int(cases.iat[i, j]) > 1 else ''}"
             if v and used is not None:
                 txt += f"\n{int(used.iat[i, j])} modelled"
             light = v > 0.6 * float(np.nanmax(masked.filled(0))) if v else False  # yellow end of viridis
