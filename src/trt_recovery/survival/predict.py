@@ -73,7 +73,10 @@ class Profile:
 
     def describe(self) -> str:
         cov = ", ".join(f"{design.COVARIATE[k].label} {v:g}" for k, v in self.covariates.items() if v is not None)
-        return (f"{self.strategy} | population {self.population} | threshold {self.threshold}"
+        from trt_recovery.labels import population_label, strategy_label, threshold_label
+
+        return (f"{strategy_label(self.strategy)} | {population_label(self.population)} | "
+                f"recovery = {threshold_label(self.threshold)}"
                 + (f" | preparation {self.preparation}" if self.preparation else "") + (f" | {cov}" if cov else ""))
 
 
