@@ -77,9 +77,11 @@ def test_sbc_summary_reads_the_saved_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "TABLES_DIR", tmp_path)
     assert sbc.sbc_summary() is None
     ranks = pd.DataFrame({"replication": [0, 0, 1, 1], "quantity": ["a", "b", "a", "b"], "rank": [3, 50, 60, 99],
-                          "n_draws": 100, "passed": [True, True, False, False], "seconds": 10.0})
+                          "n_draws": 100, "passed": [True, True, False, False], "seconds": 10.0,
+                          "divergences": [0, 0, 2, 2]})
     ranks.to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
     sbc.uniformity(ranks, 100).assign(inside_band=[True, False]).to_csv(tmp_path / "survival_sbc_uniformity.csv",
                                                                         index=False)
     out = sbc.sbc_summary()
     assert out["replications"] == 2 and "1 passed" in out["text"] and "outside: b" in out["text"]
+    assert "1 had divergences" in out["text"]

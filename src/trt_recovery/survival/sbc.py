@@ -328,7 +328,7 @@ def ecdf_figure(ranks: pd.DataFrame, n_draws: int, prob: float = 0.95, seed: int
         ax.fill_between(x, lo - x, hi - x, color="0.85", step="post", label=f"{prob:.0%} simultaneous band")
         ax.step(x, ecdf - x, where="post", color="#0072B2")
         ax.axhline(0, color="0.4", lw=0.6)
-        ax.set_title(q, fontsize=8)
+        ax.set_title(q.replace("[", "\n[", 1), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(qs):]:
         ax.set_visible(False)
@@ -392,7 +392,9 @@ def sbc_summary(name: str = "survival") -> dict[str, Any] | None:
     ranks = pd.read_csv(ranks_path)
     reps = ranks.drop_duplicates("replication")
     outside = table.loc[~table["inside_band"].astype(bool), "quantity"].tolist()
-    text = (f"{len(reps)} replications ({int(reps['passed'].sum())} passed the convergence checks; "
+    text = (f"{len(reps)} replications ({int(reps['passed'].sum())} passed the main fit's convergence gates, which "
+            f"a short SBC run is not expected to meet (one chain cannot give an R-hat); "
+            f"{int((reps['divergences'] > 0).sum())} had divergences; "
             f"{int(reps['n_draws'].iloc[0])} thinned draws each; median {reps['seconds'].median():.0f} s per fit). "
             f"{len(table) - len(outside)} of {len(table)} quantities have rank ECDFs inside the simultaneous "
             f"95% band" + (f"; outside: {', '.join(outside)}." if outside else "."))
