@@ -58,6 +58,11 @@ def test_failed_checks_raise_and_never_become_the_cached_posterior(mocked_sample
     with pytest.raises(FitFailedError, match="failed its convergence checks"):
         load_fit(failed)
     assert load_fit(failed, allow_failed=True).passed is False
+    # a later run that passes replaces it: no failed posterior is left beside the good one
+    ok = parse_config({"name": "tiny", "model": "binomial_success", "sampler": {"seed": 3, "draws": 50, "chains": 2},
+                       "checks": {"ess_bulk_min": 10, "rhat_max": 1.5}}, "tiny.yaml")
+    fit_analysis(ok, dataset=tiny_dataset, path=target)
+    assert target.exists() and not failed.exists()
 
 
 def _tree(post: dict, stats: dict) -> xr.DataTree:

@@ -310,6 +310,8 @@ def fit_analysis(
         save_tree(posterior, out)
         if not convergence.passed:
             target.unlink(missing_ok=True)
+        else:  # a failed posterior of an earlier run no longer describes this analysis
+            target.with_name(target.stem + ".failed.nc").unlink(missing_ok=True)
         fit.path = out
     if not convergence.passed and raise_on_failure:
         raise FitFailedError(
