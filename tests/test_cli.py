@@ -44,6 +44,7 @@ def test_unknown_name_is_one_line_but_a_bug_keeps_its_traceback(monkeypatch, cap
     monkeypatch.setattr(cli, "cmd_validate", broken)
     with pytest.raises(KeyError, match="conc_mean"):
         cli.main(["validate"])
+    assert "internal error (a bug, not a problem with your input)" in capsys.readouterr().err
 
 
 def test_predict_text_and_json(mock_survival_fit, capsys):

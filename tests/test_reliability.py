@@ -182,3 +182,31 @@ def test_a_failing_notebook_leaves_no_output_at_its_target(tmp_path):
     with pytest.raises(PapermillExecutionError):
         execute_notebook(src, output=out)
     assert not out.exists() and (tmp_path / "broken.failed.ipynb").exists()
+
+
+def test_an_empty_file_is_named(data_dir):
+    (data_dir / "arms.csv").write_text("", encoding="utf-8")
+    ds, problems = _problems(data_dir)
+    assert ds is None and any("arms.csv" in p and "is empty" in p for p in problems)
+
+
+def test_a_broken_schema_file_is_one_line(tmp_path, capsys):
+    from trt_recovery.schema import SchemaDefinitionError, load_schema
+
+    bad = tmp_path / "schema.yaml"
+    bad.write_text("tables: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SchemaDefinitionError, match="not valid YAML"):
+        load_schema(bad)
+    bad.write_text("- just a list\n", encoding="utf-8")
+    with pytest.raises(SchemaDefinitionError, match="must be a mapping"):
+        load_schema(bad)
+
+
+def test_a_corrupt_reference_file_is_named(tmp_path, mock_success_fit):
+    from trt_recovery.errors import BadInputError
+    from trt_recovery.verify import verify
+
+    ref = tmp_path / "ref.json"
+    ref.write_text("{not json", encoding="utf-8")
+    with pytest.raises(BadInputError, match="not a usable reference file"):
+        verify("mocksucc", posterior=mock_success_fit.path, reference=ref)

@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     from trt_recovery.errors import BadInputError, UnknownNameError
     from trt_recovery.posterior import FitFailedError, StaleFitError
     from trt_recovery.prisma import ScreeningLogError
+    from trt_recovery.schema import SchemaDefinitionError
     from trt_recovery.validate import DataValidationError
 
     import matplotlib
@@ -444,9 +445,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, DataValidationError, FileNotFoundError, UnknownNameError, BadInputError, FitFailedError,
-            StaleFitError, ScreeningLogError) as exc:
+            StaleFitError, ScreeningLogError, SchemaDefinitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug, not bad input: say so, and keep the traceback for the report
+        print("\ntrt-recovery hit an internal error (a bug, not a problem with your input). Please report it as "
+              "an issue of this repository with the command you ran and the traceback below.\n", file=sys.stderr)
+        raise
     except BrokenPipeError:  # output piped into `head` and the like: end quietly (Python docs' recipe)
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

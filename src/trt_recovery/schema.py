@@ -125,9 +125,17 @@ def _parse(raw: dict, source: Path) -> Schema:
 @lru_cache(maxsize=8)
 def load_schema(path: Path = paths.SCHEMA_FILE) -> Schema:
     """Load and check the schema file."""
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
-    return _parse(raw, path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise SchemaDefinitionError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict) or "tables" not in raw or "vocabularies" not in raw:
+        raise SchemaDefinitionError(f"{path}: must be a mapping with 'vocabularies' and 'tables'")
+    try:
+        return _parse(raw, path)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SchemaDefinitionError(f"{path}: malformed schema ({type(exc).__name__}: {exc})") from None
 
 
 def data_dictionary(schema: Schema | None = None) -> str:

@@ -29,11 +29,14 @@ def write_table(df: pd.DataFrame, stem: str, directory: Path | None = None, floa
     directory = directory or paths.TABLES_DIR
     directory.mkdir(parents=True, exist_ok=True)
     out = [directory / f"{stem}.{ext}" for ext in ("csv", "md", "tex")]
-    spreadsheet_safe(df).to_csv(out[0], index=False)
     shown = df.copy()
     for c in shown.columns:
         if pd.api.types.is_float_dtype(shown[c]):
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else float_format.format(v))
-    out[1].write_text(shown.to_markdown(index=False) + "\n", encoding="utf-8")
-    out[2].write_text(shown.to_latex(index=False, escape=True), encoding="utf-8")
+    texts = [spreadsheet_safe(df).to_csv(index=False), shown.to_markdown(index=False) + "\n",
+             shown.to_latex(index=False, escape=True)]
+    for target, text in zip(out, texts, strict=True):  # each written whole, then renamed into place
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
     return out

@@ -122,6 +122,8 @@ def _read_raw(path: Path, spec: TableSpec) -> tuple[pd.DataFrame | None, list[Pr
                                                  "cut short; save the table again as plain UTF-8 CSV")]
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        return None, [Problem(fname, None, None, "is empty (not even a header row)")]
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         return None, [Problem(fname, None, None, f"cannot be parsed as CSV: {exc}")]
     df = df.apply(lambda s: s.str.strip())

@@ -83,7 +83,17 @@ def write_reference(name: str, posterior: str | Path | None = None, target: Path
 
 
 def verify(name: str, posterior: str | Path | None = None, reference: Path | None = None) -> pd.DataFrame:
-    ref = json.loads((reference or reference_path(name)).read_text(encoding="utf-8"))
+    ref_path = reference or reference_path(name)
+    try:
+        ref = json.loads(ref_path.read_text(encoding="utf-8"))
+        if not isinstance(ref, dict) or not isinstance(ref.get("values"), dict):
+            raise ValueError("no 'values' mapping")
+    except (ValueError, UnicodeDecodeError) as exc:
+        from trt_recovery.errors import BadInputError
+
+        raise BadInputError(f"{ref_path}: not a usable reference file ({exc}); restore it from git "
+                            "(`git checkout -- analysis/reference`) or rewrite it with `trt-recovery verify "
+                            "--write-reference`") from None
     source = posterior or name
     fit = load_fit(source)
     h = headline(source).set_index("quantity")
