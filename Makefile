@@ -107,8 +107,20 @@ $(RESULTS)/posteriors/%.nc: analysis/%.yaml $(STAMPS)/%.inputs $(MODEL_SRC) $(ST
 $(RESULTS)/posteriors/%.status.json: analysis/%.yaml $(STAMPS)/%.inputs $(MODEL_SRC) $(STAMP)
 	$(CLI) fit $* --allow-failure --status-file $@
 
-figures: $(STAMP) ## Rebuild figures and tables from cached posteriors (never refits)
-	$(CLI) report $(ANALYSES)
+# Reports are rebuilt when their fit or the code changes (a stamp per analysis), never refit.
+REPORT_SRC := $(wildcard src/trt_recovery/*.py src/trt_recovery/survival/*.py src/trt_recovery/models/*.py)
+MAIN_REPORTS := $(addprefix $(RESULTS)/reports/,$(addsuffix .done,$(MAIN_ANALYSES)))
+SENS_REPORTS := $(addprefix $(RESULTS)/reports/,$(addsuffix .done,$(SENSITIVITY)))
+
+figures: $(MAIN_REPORTS) $(SENS_REPORTS) ## Rebuild figures and tables from cached posteriors when they or the code changed (never refits)
+
+$(MAIN_REPORTS): $(RESULTS)/reports/%.done: $(RESULTS)/posteriors/%.nc $(REPORT_SRC) $(STAMP)
+	$(CLI) report $*
+	@mkdir -p $(@D) && touch $@
+
+$(SENS_REPORTS): $(RESULTS)/reports/%.done: $(RESULTS)/posteriors/%.status.json $(REPORT_SRC) $(STAMP)
+	$(CLI) report $*
+	@mkdir -p $(@D) && touch $@
 
 notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/notebooks
 
