@@ -52,6 +52,7 @@ def test_notebook_runs_on_a_mocked_fit(notebook, request, monkeypatch):
     params = {"analysis": str(request.getfixturevalue(fixture).path)} if fixture else {}
     if notebook.stem == "05_checks_and_sensitivity":  # every fit points at the same small fit
         p = params.pop("analysis")
-        params = {"families": {"a": p, "b": p}, "sensitivity": {"main": p, "again": p}}
+        params = {"families": {"a": p, "b": p}, "sensitivity": {"main": p, "again": p},
+                  "pnever_sources": {"main": p, "missing": "no_such_fit"}}
     shown = run_in_process(notebook, params, monkeypatch)
     assert any(isinstance(o, matplotlib.figure.Figure) for o in shown), "the notebook shows no figure"

@@ -448,13 +448,6 @@ def main(argv: list[str] | None = None) -> int:
             StaleFitError, ScreeningLogError, SchemaDefinitionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug, not bad input: say so, and keep the traceback for the report
-        print("\ntrt-recovery hit an internal error (a bug, not a problem with your input). Please report it as "
-              "an issue of this repository with the command you ran and the traceback below.\n", file=sys.stderr)
-        raise
     except BrokenPipeError:  # output piped into `head` and the like: end quietly (Python docs' recipe)
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -462,6 +455,13 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, AttributeError):
             pass
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug, not bad input: say so, and keep the traceback for the report
+        print("\ntrt-recovery hit an internal error (a bug, not a problem with your input). Please report it as "
+              "an issue of this repository with the command you ran and the traceback below.\n", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -177,4 +177,6 @@ def pnever_check(sources: dict[str, str | Path], population: str = "trt", thresh
                          "posterior_upper95": po[2],
                          "contraction": contraction(prior.isel(profile=i).values, post.isel(profile=i).values),
                          "note": ""})
-    return pd.DataFrame(rows)
+    cols = ["fit", "strategy", "prior_median", "prior_lower95", "prior_upper95", "posterior_median",
+            "posterior_lower95", "posterior_upper95", "contraction", "note"]
+    return pd.DataFrame(rows).reindex(columns=cols)
