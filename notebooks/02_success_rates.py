@@ -45,8 +45,9 @@ display(fig)
 
 # %%
 cols = ["strategy_label", "population_label", "studies", "men", "recovered", "pooled_rate_median", "pooled_rate_lower95",
-        "pooled_rate_upper95", "prediction_lower95", "prediction_upper95"]
-display(pooled[cols].round(3))
+        "pooled_rate_upper95", "prediction_lower95", "prediction_upper95",
+        "evidence_flag", "sensitivity_diagnosis"]  # how far the data moved each number
+display(pooled[[c for c in cols if c in pooled]].round(3))
 
 # %% [markdown]
 # ## Population shifts

@@ -53,8 +53,9 @@ display(observed)
 pooled = concentration.pooled_table(fit)
 display(concentration.forest_plot(observed, pooled))
 cols = ["strategy_label", "population_label", "studies", "men", "median_conc", "median_conc_lower95",
-        "median_conc_upper95", "mean_conc", "new_study_median_lower95", "new_study_median_upper95"]
-display(pooled[cols].round(2))
+        "median_conc_upper95", "mean_conc", "new_study_median_lower95", "new_study_median_upper95",
+        "evidence_flag", "sensitivity_diagnosis"]  # how far the data moved each number
+display(pooled[[c for c in cols if c in pooled]].round(2))
 
 # %% [markdown]
 # ## Spread between studies and between men
