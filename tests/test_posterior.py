@@ -88,12 +88,9 @@ def test_input_stamps_move_only_for_the_analysis_whose_rows_changed(tmp_path):
     d = tmp_path / "data"
     shutil.copytree(paths.DATA_DIR, d)
     out = pd.read_csv(d / "outcomes.csv", dtype=str, keep_default_na=False)
-    from trt_recovery.config import load_config
-    from trt_recovery.harmonise import harmonise
-    from trt_recovery.models import get_model
+    from trt_recovery.stamps import used_rows
 
-    cfg = load_config(paths.analysis_config("concentration"))
-    conc_row = get_model(cfg.model).prepare(harmonise(load_dataset()).outcomes, cfg.data).used["outcome_id"].iloc[0]
+    conc_row = used_rows(["concentration"])["concentration"]["outcome_id"].iloc[0]
     i = out.index[out["outcome_id"] == conc_row][0]
     out.loc[i, "value"] = str(float(out.loc[i, "value"]) * 1.1)
     out.to_csv(d / "outcomes.csv", index=False)

@@ -28,9 +28,9 @@ def template(simulated_survival_table):
 
 def test_simulated_data_keep_the_real_shape_and_are_reproducible(template):
     cfg, md, truths, fam, priors = template
-    a = sbc.simulate_terms(md, truths, 0, fam, "weibull_shape", 11, priors)
-    b = sbc.simulate_terms(md, truths, 0, fam, "weibull_shape", 11, priors)
-    c = sbc.simulate_terms(md, truths, 0, fam, "weibull_shape", 12, priors)
+    a = sbc.simulate_terms(md, truths, 0, fam, 11, priors)
+    b = sbc.simulate_terms(md, truths, 0, fam, 11, priors)
+    c = sbc.simulate_terms(md, truths, 0, fam, 12, priors)
     assert a.arms.equals(md.arms)  # same arms, strategies, populations, covariates
     n_rows = {k: len(v) for k, v in md.terms.items()}
     # a row changes format only between 'quantile'/'not reached'/'count': the total is kept
@@ -52,7 +52,7 @@ def test_a_replication_returns_ranks_within_the_thinned_draws(template, mocked_s
     cfg, md, truths, fam, priors = template
     monkeypatch.setattr(sbc, "SBC_SAMPLER", {"chains": 2, "draws": 50, "tune": 0})
     truth = {k: v[1] for k, v in truths.items()}
-    rep = sbc.Replication(1, cfg, sbc.simulate_terms(md, truths, 1, fam, "weibull_shape", 3, priors), truth, 77)
+    rep = sbc.Replication(1, cfg, sbc.simulate_terms(md, truths, 1, fam, 3, priors), truth, 77)
     out = sbc.run_replication(rep)
     assert out["n_draws"] == 100 // sbc.THIN
     assert {"time_intercept", "weibull_shape", "study_time_sd"} <= set(out["ranks"])

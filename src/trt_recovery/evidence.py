@@ -24,15 +24,10 @@ from trt_recovery.validate import Dataset
 def modelled_rows(ds: Dataset, analyses: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """The rows each main analysis's model uses (prepared from the data, no fitting): what the
     evidence map sets beside what exists."""
-    from trt_recovery.config import load_config, main_analyses
-    from trt_recovery.models import get_model
+    from trt_recovery.config import main_analyses
+    from trt_recovery.stamps import used_rows
 
-    outcomes = harmonise(ds).outcomes
-    out = {}
-    for name in analyses if analyses is not None else main_analyses():
-        cfg = load_config(paths.analysis_config(name))
-        out[name] = get_model(cfg.model).prepare(outcomes, cfg.data).used
-    return out
+    return used_rows(analyses if analyses is not None else main_analyses(), dataset=ds)
 
 
 def evidence_map(ds: Dataset, modelled: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from trt_recovery.schema import TO_MONTHS
 from trt_recovery.validate import Dataset
-
-DAYS_PER_MONTH = 365.25 / 12
-TO_MONTHS = {"days": 1 / DAYS_PER_MONTH, "weeks": 7 / DAYS_PER_MONTH, "months": 1.0, "years": 12.0}
 
 HARMONISED_COLUMNS = [
     "outcome_id",

@@ -40,6 +40,13 @@ def scaled_prior_names(model) -> list[str]:
     return [v.name for v in model.free_RVs if not v.name.endswith(NOT_SCALED_SUFFIXES)]
 
 
+def _per_draw(da: xr.DataArray) -> xr.DataArray:
+    """Sum over every dimension but (chain, draw), dropping the other coordinates."""
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    da = da.sum(extra) if extra else da
+    return da.drop_vars([c for c in da.coords if c not in ("chain", "draw")], errors="ignore")
+
+
 def log_prior_dataset(posterior: xr.DataTree | xr.Dataset, model) -> xr.Dataset:
     """Log prior density of each scaled prior at every posterior draw (summed over its own
     dimensions), one variable per prior, dims (chain, draw). Saved with every fit as ``log_prior``."""
@@ -53,13 +60,7 @@ def log_prior_dataset(posterior: xr.DataTree | xr.Dataset, model) -> xr.Dataset:
         out = pm.stats.compute_log_prior(tree, var_names=names, model=model, extend_inferencedata=False,
                                          progressbar=False)
     ds = out["log_prior"].to_dataset() if isinstance(out, xr.DataTree) else out
-    summed = {}
-    for name in names:
-        da = ds[name]
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
-        summed[name] = (da.sum(extra) if extra else da).drop_vars(
-            [c for c in da.coords if c not in ("chain", "draw")], errors="ignore")
-    return xr.Dataset(summed)
+    return xr.Dataset({name: _per_draw(ds[name]) for name in names})
 
 
 def log_prior(fit) -> xr.DataArray:
@@ -80,13 +81,7 @@ def log_likelihood(fit) -> xr.DataArray:
     if "log_likelihood" not in fit.tree.children:
         raise ValueError(f"posterior of {fit.analysis!r} has no log_likelihood group; refit it with log_likelihood=True")
     ds = fit.tree["log_likelihood"].to_dataset()
-    total = None
-    for name in ds.data_vars:
-        da = ds[name]
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
-        da = da.sum(extra) if extra else da
-        total = da if total is None else total + da
-    return total.rename("log_likelihood")
+    return sum(_per_draw(ds[name]) for name in ds.data_vars).rename("log_likelihood")
 
 
 def diagnosis(prior_sensitivity: float, likelihood_sensitivity: float, threshold: float = THRESHOLD) -> str:
@@ -132,9 +127,8 @@ def sensitivity_table(quantities: dict[str, xr.DataArray], log_prior: xr.DataArr
     coords = {"chain": log_prior["chain"].values, "draw": log_prior["draw"].values}
     tree = xr.DataTree.from_dict({
         "posterior": xr.Dataset(post, coords=coords),
-        "log_prior": xr.Dataset({"lp": log_prior.drop_vars([c for c in log_prior.coords if c not in ("chain", "draw")])}),
-        "log_likelihood": xr.Dataset({"ll": log_likelihood.drop_vars(
-            [c for c in log_likelihood.coords if c not in ("chain", "draw")])}),
+        "log_prior": xr.Dataset({"lp": _per_draw(log_prior)}),
+        "log_likelihood": xr.Dataset({"ll": _per_draw(log_likelihood)}),
     })
     rows = {}
     with warnings.catch_warnings():

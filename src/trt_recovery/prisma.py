@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from trt_recovery import paths
 from trt_recovery.config import main_analyses
 from trt_recovery.validate import Dataset
 

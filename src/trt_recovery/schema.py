@@ -15,6 +15,11 @@ import yaml
 
 from trt_recovery import paths
 
+#: Months per unit of the ``time_unit`` vocabulary (a month is a twelfth of a Julian year), used by
+#: harmonisation to convert times and by validation to bound them.
+DAYS_PER_MONTH = 365.25 / 12
+TO_MONTHS = {"days": 1 / DAYS_PER_MONTH, "weeks": 7 / DAYS_PER_MONTH, "months": 1.0, "years": 12.0}
+
 TYPES = ("string", "integer", "number")
 COLUMN_KEYS = {
     "type",

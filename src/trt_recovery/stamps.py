@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from trt_recovery import paths
 
 
-def input_hashes(names: list[str] | None = None, dataset=None) -> dict[str, str]:
-    """Hash of the rows each analysis's model uses, from the current data."""
+def used_rows(names: list[str] | None = None, dataset=None) -> dict[str, pd.DataFrame]:
+    """The rows each analysis's model would use with the current data (prepared, never fitted);
+    data are harmonised once for all analyses."""
     from trt_recovery.config import load_config
-    from trt_recovery.fitting import frame_hash
     from trt_recovery.harmonise import harmonise
     from trt_recovery.models import get_model
     from trt_recovery.validate import load_dataset
@@ -29,9 +31,15 @@ def input_hashes(names: list[str] | None = None, dataset=None) -> dict[str, str]
     out = {}
     for name in names:
         cfg = load_config(paths.analysis_config(name))
-        md = get_model(cfg.model).prepare(outcomes, cfg.data)
-        out[name] = frame_hash(md.used)
+        out[name] = get_model(cfg.model).prepare(outcomes, cfg.data).used
     return out
+
+
+def input_hashes(names: list[str] | None = None, dataset=None) -> dict[str, str]:
+    """Hash of the rows each analysis's model uses, from the current data."""
+    from trt_recovery.fitting import frame_hash
+
+    return {name: frame_hash(used) for name, used in used_rows(names, dataset).items()}
 
 
 def write_stamps(directory: Path | None = None) -> dict[str, bool]:

@@ -20,7 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from trt_recovery import paths
-from trt_recovery.schema import ColumnSpec, Schema, TableSpec, load_schema
+from trt_recovery.schema import TO_MONTHS, ColumnSpec, Schema, TableSpec, load_schema
 
 TIME_UNITS = ("days", "weeks", "months", "years")
 CONCENTRATION_UNITS = ("million/mL", "million")
@@ -336,10 +336,9 @@ def _check_studies(c: _Collector, s: pd.DataFrame, arms: pd.DataFrame | None) ->
                 c.add(row, "duplicate_of", "a duplicate report must have no arms (its men are counted in the fuller report)")
 
 
-#: Months per time unit (as trt_recovery.harmonise converts them) and the plausibility bounds of
-#: values by unit: a time beyond 50 years, a concentration beyond 1000 million/mL or a percentage
-#: beyond 100 is a typing slip, not a finding.
-_TO_MONTHS = {"days": 1 / 30.4375, "weeks": 7 / 30.4375, "months": 1.0, "years": 12.0}
+#: Plausibility bounds of values by unit (times converted with schema.TO_MONTHS, as harmonisation
+#: does): a time beyond 50 years, a concentration beyond 1000 million/mL or a percentage beyond
+#: 100 is a typing slip, not a finding.
 MAX_MONTHS = 600.0
 MAX_BY_UNIT = {"million/mL": 1000.0, "million": 10000.0, "percent": 100.0, "proportion": 1.0}
 
@@ -347,8 +346,8 @@ MAX_BY_UNIT = {"million/mL": 1000.0, "million": 10000.0, "percent": 100.0, "prop
 def _check_plausible(c: _Collector, row: int, r: pd.Series, col: str, v, unit) -> None:
     if not _present(v) or not _present(unit):
         return
-    if unit in _TO_MONTHS:
-        months = float(v) * _TO_MONTHS[unit]
+    if unit in TO_MONTHS:
+        months = float(v) * TO_MONTHS[unit]
         if months > MAX_MONTHS:
             c.add(row, col, f"{v:g} {unit} is {months:.0f} months: implausible (more than {MAX_MONTHS:.0f} months)")
     elif unit in MAX_BY_UNIT and float(v) > MAX_BY_UNIT[unit]:

@@ -204,6 +204,21 @@ def _time_summary(draws: xr.DataArray) -> dict:
     return s
 
 
+def evidence_flags(fit, quantities: dict[str, tuple]) -> dict[str, dict]:
+    """The flag columns (:func:`trt_recovery.summaries.flag_columns`) of several quantities of one fit.
+
+    ``quantities`` maps a key to ``(prior draws, posterior draws with dims (chain, draw), strategy)``;
+    the power-scaling sensitivities of all of them are computed in one pass, and a strategy no used
+    row reports gets "no direct evidence".
+    """
+    from trt_recovery.power_scaling import fit_sensitivity
+
+    sens = fit_sensitivity(fit, {k: post for k, (_, post, _) in quantities.items()})
+    return {k: flag_columns(np.asarray(prior), np.asarray(post), None if sens is None else sens.loc[k],
+                            direct=evidence(fit, strategy)["rows"] > 0)
+            for k, (prior, post, strategy) in quantities.items()}
+
+
 def predict(fit, profile: Profile, times: Sequence[float], seed: int = 0) -> dict:
     """Everything the CLI and notebooks report for one profile, for an average and a new study."""
     pred = Predictions(fit, [profile], seed=seed)
@@ -222,18 +237,11 @@ def predict(fit, profile: Profile, times: Sequence[float], seed: int = 0) -> dic
             "p_never": summarise(pred.p_never(new).isel(profile=0)),
         }
     if prior is not None:
-        from trt_recovery.power_scaling import fit_sensitivity
-
         post_curve = pred.recovered_by(times).isel(profile=0)
         prior_curve = prior.recovered_by(times).isel(profile=0)
-        sens = fit_sensitivity(fit, {f"{t:g}": post_curve.isel(time=j) for j, t in enumerate(times)})
-        flags = {}
-        for j, t in enumerate(times):
-            cols = flag_columns(prior_curve.isel(time=j).values, post_curve.isel(time=j).values,
-                                None if sens is None else sens.loc[f"{t:g}"],
-                                direct=evidence(fit, profile.strategy)["rows"] > 0)
-            flags[f"{t:g}"] = {"flag": cols.pop("evidence_flag"), **cols}
-        out["evidence_flag"] = flags
+        cols = evidence_flags(fit, {f"{t:g}": (prior_curve.isel(time=j), post_curve.isel(time=j), profile.strategy)
+                                    for j, t in enumerate(times)})
+        out["evidence_flag"] = {k: {"flag": c.pop("evidence_flag"), **c} for k, c in cols.items()}
     return out
 
 

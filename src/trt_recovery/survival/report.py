@@ -14,9 +14,8 @@ import xarray as xr
 
 from trt_recovery.certainty import load_rules, rate
 from trt_recovery.labels import OKABE_ITO, population_label, strategy_colour, strategy_label, threshold_label
-from trt_recovery.power_scaling import fit_sensitivity
 from trt_recovery.schema import load_schema
-from trt_recovery.summaries import flag_columns, interval
+from trt_recovery.summaries import interval
 from trt_recovery.survival import predict as P
 from trt_recovery.survival.families import get_family
 
@@ -76,24 +75,15 @@ def main_table(fit, population: str = "trt", threshold: str = "any", t_check: fl
             }
         )
     if prior is not None:  # how far the data moved each headline number from its prior
-        pr_r = prior.recovered_by([t_check]).isel(time=0)
-        pr_never, pr_med = prior.p_never(), _log_median(prior.median_time())
-        post_med = _log_median(med_all)
-        quantities = {}
-        for i, s in enumerate(strategies):
-            quantities[f"r|{s}"] = r_all.isel(profile=i)
-            quantities[f"never|{s}"] = never_all.isel(profile=i)
-            quantities[f"median|{s}"] = post_med.isel(profile=i)
-        sens = fit_sensitivity(fit, quantities)
-        for i, s in enumerate(strategies):
-            for key, pri, name in ((f"p_recovered_{t_check:g}m", pr_r, "r"), ("p_never", pr_never, "never"),
-                                   ("median", pr_med, "median")):
-                post = quantities[f"{name}|{s}"]
-                flags = flag_columns(pri.isel(profile=i).values, post.values,
-                                     None if sens is None else sens.loc[f"{name}|{s}"],
-                                     direct=P.evidence(fit, s)["rows"] > 0)
-                main = name == "r"  # P(recovered by t_check) carries the table's main flag
-                rows[i].update({(k if main and not k.endswith("_sd") else f"{k}_{key}"): v for k, v in flags.items()})
+        pairs = {f"p_recovered_{t_check:g}m": (prior.recovered_by([t_check]).isel(time=0), r_all),
+                 "p_never": (prior.p_never(), never_all),
+                 "median": (np.log(prior.median_time()), np.log(med_all))}  # log: the scale it is summarised on
+        quantities = {f"{key}|{i}": (pri.isel(profile=i), post.isel(profile=i), s)
+                      for key, (pri, post) in pairs.items() for i, s in enumerate(strategies)}
+        for name, flags in P.evidence_flags(fit, quantities).items():
+            key, i = name.split("|")[0], int(name.split("|")[1])
+            main = key.startswith("p_recovered")  # P(recovered by t_check) carries the table's main flag
+            rows[i].update({(k if main and not k.endswith("_sd") else f"{k}_{key}"): v for k, v in flags.items()})
     rules = load_rules()
     if population in rules.target_populations:  # certainty of P(recovered by t_check), GRADE-style
         used = fit.used
@@ -106,11 +96,6 @@ def main_table(fit, population: str = "trt", threshold: str = "any", t_check: fl
             flag = rows[i].get("evidence_flag", "not assessable")
             rows[i]["certainty"] = rate(sub, population, r, (rn[1], rn[2]), flag, "probability", rules)["certainty"]
     return pd.DataFrame(rows)
-
-
-def _log_median(med: xr.DataArray) -> xr.DataArray:
-    """Log median time with never-reached draws kept as +inf (power-scaling caps them)."""
-    return np.log(med)
 
 
 def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: int = 1) -> plt.Figure:
@@ -128,11 +113,9 @@ def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: in
     flags = {}
     if "prior" in fit.tree.children:
         prior12 = P.Predictions(fit, profiles, seed=seed, group="prior").recovered_by([12.0]).isel(time=0)
-        sens = fit_sensitivity(fit, {s: r12.isel(profile=i) for i, s in enumerate(strategies)})
-        for i, s in enumerate(strategies):
-            flags[s] = flag_columns(prior12.isel(profile=i).values, r12.isel(profile=i).values,
-                                    None if sens is None else sens.loc[s],
-                                    direct=P.evidence(fit, s)["rows"] > 0)["evidence_flag"]
+        cols = P.evidence_flags(fit, {s: (prior12.isel(profile=i), r12.isel(profile=i), s)
+                                      for i, s in enumerate(strategies)})
+        flags = {s: c["evidence_flag"] for s, c in cols.items()}
     ncol = min(3, len(strategies))
     nrow = int(np.ceil(len(strategies) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.6, 2.9 * nrow + 1.0), squeeze=False,

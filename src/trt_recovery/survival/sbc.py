@@ -94,13 +94,18 @@ def _draw_recoverers(rng, fam: Family, mu: float, shape: float, tau: float, size
     return np.asarray(fam.quantile(u, mu, shape), float)
 
 
-def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Family, shape_var: str,
+def shape_variable(fam: Family) -> str:
+    """Name of the family's shape parameter in the model (e.g. ``weibull_shape``)."""
+    return f"{fam.name}_{fam.shape_name}"
+
+
+def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Family,
                    seed: int, priors: dict[str, float]) -> ModelData:
     """Model data of the real shape with every observed value simulated from truth draw ``i``."""
     from trt_recovery.models.survival_cure import FOLLOWUP_GRID, marginal_arrays
 
     rng = np.random.default_rng(seed)
-    shape = float(truth[shape_var][i])
+    shape = float(truth[shape_variable(fam)][i])
     new: dict[str, list[dict]] = {k: [] for k in md.terms}
 
     def pred(term: str, j: int) -> tuple[float, float]:
@@ -209,12 +214,11 @@ def _arm_max_times(md: ModelData) -> dict[str, float]:
 # Ranks
 
 
-def ranked_quantities(post: dict[str, np.ndarray], md: ModelData, shape_var: str) -> dict[str, np.ndarray]:
+def ranked_quantities(post: dict[str, np.ndarray], md: ModelData, fam: Family) -> dict[str, np.ndarray]:
     """The quantities ranked, from a mapping of variable -> draws (draw first): the intercepts,
     shape, study SDs, each sampled strategy effect, and each arm's P(recovered by 12 months) for
     the first arm of every strategy (a headline quantity on the scale users read)."""
-    from trt_recovery.survival.families import get_family
-
+    shape_var = shape_variable(fam)
     out = {}
     for name in ("time_intercept", "cure_intercept", shape_var, "study_time_sd", "study_cure_sd"):
         if name in post:
@@ -226,7 +230,6 @@ def ranked_quantities(post: dict[str, np.ndarray], md: ModelData, shape_var: str
             for k in range(arr.shape[1]):
                 label = levels[k] if k < len(levels) else str(k)
                 out[f"{var}[{label}]"] = arr[:, k]
-    fam = get_family(shape_var.split("_")[0])
     arms = md.arms.reset_index()
     first = arms.drop_duplicates("strategy")
     mu, eta, shape = np.asarray(post["arm_time_logscale"]), np.asarray(post["arm_cure_logit"]), np.asarray(post[shape_var])
@@ -257,10 +260,10 @@ def run_replication(rep: Replication) -> dict[str, Any]:
                        sampler_overrides=rep.sampler or SBC_SAMPLER, log_likelihood=False, prior_draws=0)
     post = fit.posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
     keep = np.arange(0, post.sizes["sample"], THIN)
-    shape_var = [v for v in rep.truth if v.endswith("_shape")][0]
+    fam = get_family(get_model(rep.config.model).family)
     pdraws = {k: post[k].values[keep] for k in post.data_vars}
-    q_post = ranked_quantities(pdraws, rep.md, shape_var)
-    q_true = ranked_quantities({k: np.asarray(v)[None, ...] for k, v in rep.truth.items()}, rep.md, shape_var)
+    q_post = ranked_quantities(pdraws, rep.md, fam)
+    q_true = ranked_quantities({k: np.asarray(v)[None, ...] for k, v in rep.truth.items()}, rep.md, fam)
     ranks = {k: int(np.sum(q_post[k] < q_true[k][0])) for k in q_true if k in q_post}
     return {"replication": rep.index, "seed": rep.seed, "n_draws": int(len(keep)), "passed": fit.passed,
             "divergences": int(fit.convergence.get("divergences", 0)), "seconds": time.perf_counter() - t0,
@@ -278,13 +281,12 @@ def replications(config: AnalysisConfig, n: int, seed: int, sampler: dict[str, A
     spec = get_model(config.model)
     md = spec.prepare(harmonise(load_dataset()).outcomes, config.data)
     fam = get_family(spec.family)
-    shape_var = f"{fam.name}_{fam.shape_name}"
     priors = {**spec.default_priors, **config.priors}
     truths = prior_truths(config, md, n, seed)
     reps = []
     for i in range(n):
         truth = {k: v[i] for k, v in truths.items()}
-        sim = simulate_terms(md, truths, i, fam, shape_var, seed + 1 + i, priors)
+        sim = simulate_terms(md, truths, i, fam, seed + 1 + i, priors)
         reps.append(Replication(i, config, sim, truth, seed + 100_000 + i, sampler))
     return reps
 

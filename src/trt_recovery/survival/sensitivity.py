@@ -20,6 +20,17 @@ from trt_recovery.summaries import interval
 from trt_recovery.survival import predict as P
 
 
+def load_or_reason(src: str | Path):
+    """(fit, "") for a usable fit; (None, reason) for one that failed its checks, is stale or is
+    missing: sensitivity outputs list such fits with the reason instead of stopping."""
+    from trt_recovery.posterior import FitFailedError, StaleFitError
+
+    try:
+        return load_fit(src), ""
+    except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
+        return None, str(exc)
+
+
 def pooled_log_likelihood(dt: xr.DataTree) -> xr.DataTree:
     """A copy with one log-likelihood variable ``all`` holding every observation of every term."""
     ll = dt["log_likelihood"].to_dataset()
@@ -38,14 +49,13 @@ def loo_comparison(sources: dict[str, str | Path]) -> pd.DataFrame:
     When the comparison itself cannot be computed (for example a standard error that is not
     finite), each fit's own PSIS-LOO is still reported, with the reason in a ``note`` column.
     """
-    from trt_recovery.posterior import FitFailedError, StaleFitError
-
     trees, missing = {}, {}
     for label, src in sources.items():
-        try:
-            trees[label] = pooled_log_likelihood(load_fit(src).tree)
-        except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
-            missing[label] = f"not compared: {exc}"
+        fit, reason = load_or_reason(src)
+        if fit is None:
+            missing[label] = f"not compared: {reason}"
+        else:
+            trees[label] = pooled_log_likelihood(fit.tree)
     if len(trees) < 2:
         return pd.DataFrame({"note": {**missing, **{k: "only fit available" for k in trees}}})
     loos = {label: az.loo(t, var_name="all", pointwise=True) for label, t in trees.items()}
@@ -72,20 +82,17 @@ def headline_across(sources: dict[str, str | Path], population: str = "trt", thr
     numbers. A fit that uses exactly the rows of the first source and differs from it in nothing
     else that reaches the model is marked as changing nothing (``note``).
     """
-    from trt_recovery.posterior import FitFailedError, StaleFitError
-
     rows = []
-    first_hash = None
-    for k, (label, src) in enumerate(sources.items()):
-        try:
-            fit = load_fit(src)
-        except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
-            rows.append({"fit": label, "strategy": None, "note": f"no result: {exc}"})
+    first = None  # (rows, priors, model) of the first fit that loads
+    for label, src in sources.items():
+        fit, reason = load_or_reason(src)
+        if fit is None:
+            rows.append({"fit": label, "strategy": None, "note": f"no result: {reason}"})
             continue
-        same = (k > 0 and fit.tree.attrs.get("model_data_hash") == first_hash
-                and fit.priors == first_priors and fit.model == first_model)
-        if k == 0:
-            first_hash, first_priors, first_model = fit.tree.attrs.get("model_data_hash"), fit.priors, fit.model
+        identity = (fit.tree.attrs.get("model_data_hash"), fit.priors, fit.model)
+        same = first is not None and identity == first
+        if first is None:
+            first = identity
         note = ("same rows, priors and model as the first fit: this sensitivity analysis changes nothing"
                 if same else "")
         strategies = sorted(set(fit.used["strategy"]))
@@ -156,15 +163,13 @@ def pnever_check(sources: dict[str, str | Path], population: str = "trt", thresh
     """P(never recovers) of every strategy with direct evidence: prior (the fit's prior draws) and
     posterior median with 95% interval, and the contraction, for each fit (a prior predictive
     check of the non-recovery fraction and its sensitivity fit side by side)."""
-    from trt_recovery.posterior import FitFailedError, StaleFitError
     from trt_recovery.summaries import contraction
 
     rows = []
     for label, src in sources.items():
-        try:
-            fit = load_fit(src)
-        except (FitFailedError, StaleFitError, FileNotFoundError) as exc:
-            rows.append({"fit": label, "strategy": None, "note": f"no result: {exc}"})
+        fit, reason = load_or_reason(src)
+        if fit is None:
+            rows.append({"fit": label, "strategy": None, "note": f"no result: {reason}"})
             continue
         strategies = sorted(set(fit.used["strategy"]))
         profiles = [P.Profile(strategy=s, population=population, threshold=threshold) for s in strategies]
