@@ -100,17 +100,65 @@ def test_individual_terms_match_mixture_density_and_survival():
 
 
 @pytest.mark.parametrize("over_all", [0, 1])
-def test_quantile_term_is_the_binomial_of_the_share_recovered_by_the_quantile(over_all):
+def test_quantile_term_is_the_density_of_the_order_statistic(over_all):
+    """A median of 61 men is their 31st order statistic: m C(m-1, k-1) G^(k-1) (1-G)^(m-k) g."""
     fam = get_family("weibull")
-    mu, shape, pi, tau, p, m, q = np.log(6.0), 1.4, 0.25, 1e4, 0.5, 60.0, 5.0
+    mu, shape, pi, tau, p, m, q = np.log(6.0), 1.4, 0.25, 9.0, 0.5, 61, 5.0
     ref = scipy_dist("weibull", mu, shape)
-    G = (1 - pi) * ref.cdf(q) if over_all else ref.cdf(q) / ref.cdf(tau)
-    expected = stats.binom.logpmf(30, 60, G)
-    got = lik.quantile_logp(q, p, m, over_all, tau, mu, shape, np.log(pi), np.log1p(-pi), fam)
+    if over_all:  # the whole arm's curve R = (1 - pi) F levels off below 1
+        G, g = (1 - pi) * ref.cdf(q), (1 - pi) * ref.pdf(q)
+    else:  # among recoverers within tau
+        G, g = ref.cdf(q) / ref.cdf(tau), ref.pdf(q) / ref.cdf(tau)
+    k = 31
+    expected = np.log(m) + stats.binom.logpmf(k - 1, m - 1, G) + np.log(g)
+    got = lik.quantile_logp(q, p, float(m), over_all, tau, mu, shape, np.log(pi), np.log1p(-pi), fam)
     assert got == pytest.approx(expected, rel=1e-9)
-    tensor = as_tensor_eval(lambda a, b, c, d, e, f, g, h: lik.quantile_logp(a, b, c, d, e, f, g, h, np.log1p(-pi), fam),
-                            q, p, m, float(over_all), tau, mu, shape, np.log(pi))
+    tensor = as_tensor_eval(lambda a, b, c, d, e, f, g_, h: lik.quantile_logp(a, b, c, d, e, f, g_, h, np.log1p(-pi), fam),
+                            q, p, float(m), float(over_all), tau, mu, shape, np.log(pi))
     assert float(tensor) == pytest.approx(expected, rel=1e-8)
+    # a density in q: integrates to P(the median exists) = P(at least k of m men ever recover)
+    dens = lambda x: np.exp(lik.quantile_logp(x, p, float(m), over_all, tau, mu, shape, np.log(pi), np.log1p(-pi), fam))
+    total = integrate.quad(dens, 0, tau if not over_all else np.inf, limit=200)[0]
+    exists = stats.binom.sf(k - 1, m, 1 - pi) if over_all else 1.0
+    assert total == pytest.approx(exists, rel=1e-6)
+
+
+def _grid_posterior_ranks(logp_fn, n_rep=300, m=15, seed=11):
+    """Grid SBC for a lone median: truth from the prior, the median of m simulated men, the
+    posterior of (log scale, log shape) on a grid; returns the posterior CDF of the true shape."""
+    fam = get_family("weibull")
+    rng = np.random.default_rng(seed)
+    mu_grid = np.linspace(np.log(4.0) - 2.5, np.log(4.0) + 2.5, 161)
+    ls_grid = np.linspace(np.log(1.5) - 1.6, np.log(1.5) + 1.6, 161)
+    log_prior = stats.norm.logpdf(mu_grid, np.log(4.0), 0.5)[:, None] + stats.norm.logpdf(ls_grid, np.log(1.5), 0.4)[None, :]
+    shape = np.exp(ls_grid)[None, :]
+    ranks = []
+    for _ in range(n_rep):
+        mu0, ls0 = rng.normal(np.log(4.0), 0.5), rng.normal(np.log(1.5), 0.4)
+        med = float(np.median(fam.sample(rng, mu0, np.exp(ls0), m)))  # m odd: an order statistic
+        lp = log_prior + logp_fn(med, float(m), mu_grid[:, None], shape, fam)
+        w = np.exp(lp - lp.max()).sum(axis=0)
+        cdf = np.cumsum(w) / w.sum()
+        ranks.append(float(np.interp(ls0, ls_grid, cdf)))
+    return np.array(ranks)
+
+
+def test_a_lone_median_is_calibrated_for_the_shape_and_the_old_binomial_reading_was_not():
+    """The order-statistic density gives uniform posterior ranks for the shape; the fractional
+    binomial without the Jacobian (the earlier term) pulls the shape down (ranks pile up high),
+    which is what simulation-based calibration of the main model found."""
+    new = _grid_posterior_ranks(lambda q, m, mu, shape, fam: lik.quantile_logp(
+        q, 0.5, m, 0, 1e4, mu, shape, np.log(1e-12), 0.0, fam))
+
+    def old(q, m, mu, shape, fam):
+        log_F = fam.log_cdf(q, mu, shape)
+        return 0.5 * m * log_F + 0.5 * m * fam.log_sf(q, mu, shape)
+
+    before = _grid_posterior_ranks(old)
+    assert stats.kstest(new, "uniform").pvalue > 0.01
+    assert abs(new.mean() - 0.5) < 0.05
+    assert before.mean() > 0.58
+    assert stats.kstest(before, "uniform").pvalue < 1e-3
 
 
 @pytest.mark.parametrize("over_all", [0, 1])
