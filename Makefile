@@ -82,7 +82,7 @@ $(RESULTS)/figures/prisma_flow.png: $(DATA) $(SCREENING) $(wildcard analysis/*.y
 
 certainty: $(RESULTS)/tables/summary_of_findings.csv ## Summary-of-findings table with GRADE-style certainty (from the main fits)
 
-$(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,survival.nc success_rate.nc concentration.nc) \
+$(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,survival.nc success_rate.nc preservation.nc concentration.nc) \
 		analysis/certainty/rules.yaml src/trt_recovery/certainty.py src/trt_recovery/power_scaling.py
 	$(CLI) certainty
 
@@ -133,12 +133,12 @@ DASK_FLAGS := $(if $(DASK_SCHEDULER),--scheduler $(DASK_SCHEDULER),)
 SBC_REPLICATIONS ?= 200
 
 loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through Dask (influence tables; several minutes)
-	$(CLI) loso success_rate survival concentration $(DASK_FLAGS)
+	$(CLI) loso success_rate preservation survival concentration $(DASK_FLAGS)
 
 sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; hours on 2 cores)
 	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)
 
-verify: $(POSTERIORS) ## Refit if needed and compare headline numbers with analysis/reference (pass/fail table)
+verify: $(POSTERIORS) $(HARMONISED) ## Refit if needed; compare every headline number and the derived data with analysis/reference (provenance header, cause of each mismatch)
 	$(CLI) verify
 
 priors: $(STAMP) ## List every model's prior parameters, defaults and meanings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from helpers import read, write
@@ -145,3 +146,50 @@ def test_output_to_a_closed_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_outputs", closed_pipe)
     assert cli.main(["outputs"]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_verify_names_the_cause_of_a_mismatch_and_shows_times_as_months(mock_survival_fit, tmp_path):
+    from trt_recovery import verify as V
+
+    path = mock_survival_fit.path
+    ref = V.write_reference("mocksurv", posterior=path, target=tmp_path / "ref.json")
+    data = json.loads(ref.read_text())
+    log_key = next(k for k in data["values"] if k.startswith("log_median_months"))
+    table = V.verify("mocksurv", posterior=path, reference=ref).set_index("quantity")
+    shown = log_key[len("log_"):]
+    assert shown in table.index and log_key not in table.index  # months, not log months
+    assert table.loc[shown, "reference"] == pytest.approx(np.exp(data["values"][log_key]), rel=1e-3)
+    data["values"][log_key] += 1.0
+    for key, value, cause in [("packages", {**data["provenance"]["packages"], "pymc": "0.0"}, "package versions differ (pymc"),
+                              ("model_identity", "x" * 64, "model code changed"),
+                              ("config_identity", "y" * 64, "config or priors changed"),
+                              ("model_data_hash", "z" * 64, "data changed")]:
+        data["provenance"][key] = value
+        ref.write_text(json.dumps(data))
+        row = V.verify("mocksurv", posterior=path, reference=ref).set_index("quantity").loc[shown]
+        assert row["status"] == "FAIL" and row["cause"].startswith(cause), row["cause"]
+    del data["provenance"]
+    ref.write_text(json.dumps(data))
+    assert "no provenance" in V.verify("mocksurv", posterior=path, reference=ref).set_index("quantity").loc[shown, "cause"]
+    assert "| seed |" in V.header("mocksurv", posterior=path, reference=ref)
+
+
+def test_verify_checks_the_derived_data_byte_for_byte(tmp_path, monkeypatch):
+    from trt_recovery import verify as V
+
+    results = tmp_path / "results"
+    for rel in V.DERIVED_FILES:
+        (results / rel).parent.mkdir(parents=True, exist_ok=True)
+        (results / rel).write_text(f"content of {rel}\n")
+    monkeypatch.setattr(V.paths, "RESULTS_DIR", results)
+    ref = V.write_derived_reference(target=tmp_path / "derived.json")
+    assert (V.verify_derived(ref, results)["status"] == "pass").all()
+    (results / V.DERIVED_FILES[0]).write_text("changed\n")
+    (results / V.DERIVED_FILES[1]).unlink()
+    table = V.verify_derived(ref, results).set_index("quantity")
+    assert table.loc[V.DERIVED_FILES[0], "cause"].startswith("code changed")
+    assert table.loc[V.DERIVED_FILES[1], "cause"].startswith("file missing")
+    data = json.loads(ref.read_text())
+    data["data_hash"] = "0" * 64
+    ref.write_text(json.dumps(data))
+    assert V.verify_derived(ref, results).set_index("quantity").loc[V.DERIVED_FILES[0], "cause"] == "data changed"
