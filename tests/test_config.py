@@ -30,7 +30,10 @@ def test_every_committed_config_is_valid():
 def test_good_config_parses_with_defaults_and_prior_override():
     cfg = parse_config(GOOD, "demo.yaml")
     assert cfg.sampler.seed == 1 and cfg.sampler.backend == "pymc"
-    assert cfg.priors == {"strategy_logit_sd": 2.0, "population_logit_sd": 1.0, "study_sd_scale": 1.0}
+    from trt_recovery.models.binomial_success import DEFAULT_PRIORS
+
+    assert cfg.priors == {**DEFAULT_PRIORS, "strategy_logit_sd": 2.0}
+    assert DEFAULT_PRIORS["strategy_logit_sd"] != 2.0  # the override is what changed it
     assert cfg.data.populations == ("trt",)
     assert cfg.checks.rhat_max == 1.01 and cfg.checks.ess_bulk_min == 400
 

@@ -136,6 +136,44 @@ def _covariate_dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
+def cmd_preserve(args: argparse.Namespace) -> int:
+    import json
+
+    from trt_recovery.config import load_config
+    from trt_recovery.fitting import fit_analysis
+    from trt_recovery.posterior import check_name, load_fit
+    from trt_recovery.success import WORDING, cell_answer
+
+    if not args.analysis.endswith(".nc"):
+        check_name(args.analysis)
+        if not paths.posterior_file(args.analysis).exists():
+            print(f"no cached posterior for '{args.analysis}': fitting it first", file=sys.stderr)
+            fit_analysis(load_config(args.analysis))
+    out = cell_answer(load_fit(args.analysis), args.strategy, args.population)
+    if args.format == "json":
+        print(json.dumps(out, indent=2, default=float))
+        return 0
+    print(f"{out['strategy_label']} in {out['population_label'].lower()} (analysis '{args.analysis}')")
+    if out["estimate"] is None:
+        print(f"  {out['gap']}")
+        return 0
+    e = out["estimate"]
+    print(f"  P(a man keeps sperm in the ejaculate while androgen continues), average study = {e['median']:.2f} "
+          f"(95% {e['lower']:.2f} to {e['upper']:.2f})  [{out['evidence_flag']}]")
+    if out.get("sensitivity_diagnosis") and "conflict" in str(out["sensitivity_diagnosis"]):
+        print("  possible prior-data conflict (power-scaling): read the interval with care")
+    print("  rests on: " + ("; ".join(out["evidence"]) if out["evidence"] else
+                            "no row in this population (population shift and prior)"))
+    c = out.get("contrast")
+    if c:
+        d = c["difference"]
+        ref = WORDING["preservation"]["reference"]
+        print(f"  vs {ref} (androgen alone): difference {d['median']:+.2f} (95% {d['lower']:+.2f} to {d['upper']:+.2f}), "
+              f"P(better) = {c['p_better']:.2f}"
+              + ("" if c["reference_rows_in_population"] else f"; {ref} has no row in this population"))
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
@@ -204,17 +242,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from trt_recovery import verify as V
 
-    names = args.analyses or sorted(p.stem for p in V.REFERENCE_DIR.glob("*.json"))
+    names = args.analyses or sorted(p.stem for p in V.REFERENCE_DIR.glob("*.json") if p != V.DERIVED_REFERENCE)
     if args.write_reference:
         for n in names:
             print(f"wrote {_rel(V.write_reference(n))}")
             if n == "survival":
                 print(f"wrote {_rel(V.write_readme_figure(n))}")
+        if not args.analyses:
+            print(f"wrote {_rel(V.write_derived_reference())}")
         return 0
-    table = pd.concat([V.verify(n) for n in names], ignore_index=True)
+    tables = []
+    for n in names:
+        print(V.header(n) + "\n")
+        tables.append(V.verify(n))
+    if not args.analyses and V.DERIVED_REFERENCE.exists():
+        tables.append(V.verify_derived())
+    table = pd.concat(tables, ignore_index=True)
     print(table.to_markdown(index=False))
     failed = (table["status"] != "pass").sum()
     print(f"\n{len(table) - failed} passed, {failed} failed")
+    if failed:
+        causes = table.loc[table["status"] != "pass", "cause"].value_counts()
+        for cause, k in causes.items():
+            print(f"  {k} x {cause}")
     return 0 if failed == 0 else 1
 
 
@@ -293,7 +343,7 @@ def cmd_stamps(args: argparse.Namespace) -> int:
 def cmd_certainty(args: argparse.Namespace) -> int:
     from trt_recovery.certainty import main as write_sof
 
-    out = write_sof(tuple(args.analyses))
+    out = write_sof(tuple(args.analyses)) if args.analyses else write_sof()
     print(f"==> summary of findings (GRADE-style certainty): {len(out)} files")
     for p in out:
         print(f"  {_rel(p)}")
@@ -402,6 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="seed for the new-study draws")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("preserve", help="P(sperm kept during ongoing androgen) for a strategy, with the evidence behind it")
+    p.add_argument("--analysis", default="preservation", help="analysis name, or a path to a saved posterior (.nc)")
+    p.add_argument("--strategy", default="hcg_during_trt",
+                   help="continued_trt, hcg_during_trt, fsh_during_trt or hcg_fsh_during_trt")
+    p.add_argument("--population", default="trt", help="trt, aas or contraception")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_preserve)
     p = sub.add_parser("verify", help="compare headline numbers with analysis/reference/*.json")
     p.add_argument("analyses", nargs="*")
     p.add_argument("--write-reference", action="store_true", help="rewrite the reference files (maintainers)")
@@ -423,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stamps", help="per-analysis hashes of the rows each model uses (make refits only what changed)")
     p.set_defaults(func=cmd_stamps)
     p = sub.add_parser("certainty", help="summary-of-findings table with GRADE-style certainty, from the cached main fits")
-    p.add_argument("analyses", nargs="*", default=["survival", "success_rate", "concentration"])
+    p.add_argument("analyses", nargs="*", help="main analyses to include (default: survival, success_rate, preservation, concentration)")
     p.set_defaults(func=cmd_certainty)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)

@@ -94,8 +94,6 @@ def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
     if study_dup:
         return "study is a duplicate report of another study"
     kind = r["outcome"]
-    if kind == "preserved_proportion":
-        return "preservation during ongoing therapy is not modelled"
     if kind == "prevalence_proportion":
         return "point prevalence at a time (including men above the threshold at time zero) is not modelled yet"
     if kind == "pregnancy":
@@ -156,7 +154,7 @@ def harmonise(ds: Dataset) -> Harmonised:
         events = r["events"]
         events_derived = False
         decimals = np.nan
-        if r["outcome"] in ("cumulative_proportion", "km_point"):
+        if r["outcome"] in ("cumulative_proportion", "km_point", "preserved_proportion"):
             proportion = r["value"] / 100.0 if r["statistic"] == "percent" else r["value"]
             decimals = printed_decimals(r["value"] if r["statistic"] == "percent" else 100 * r["value"])
             if pd.isna(events) and not pd.isna(r["n"]):

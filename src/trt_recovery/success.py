@@ -1,7 +1,10 @@
-"""Results of the success-rate analysis: observed arm rates, pooled estimates, figure and tables.
+"""Results of the binomial analyses (recovery by the end of follow-up, and sperm output kept
+during ongoing androgen): observed arm rates, pooled estimates, contrasts, figure and tables.
 
-Every function takes a :class:`trt_recovery.posterior.Fit`; ``report_fit`` writes all outputs and
-``headline`` gives the draws ``make verify`` and the leave-one-study-out analysis check.
+Every function takes a :class:`trt_recovery.posterior.Fit`; ``report_fit`` and
+``report_preservation`` write all outputs and ``headline`` gives the draws ``make verify`` and the
+leave-one-study-out analysis check. The two analyses differ only in their words and in the
+comparator of their contrasts (:data:`WORDING`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,19 @@ import pandas as pd
 from scipy import stats
 
 from trt_recovery.forest import cell_evidence, cell_rows, follow_up
-from trt_recovery.labels import population_label
+from trt_recovery.labels import population_label, strategy_label
 from trt_recovery.power_scaling import fit_sensitivity
 from trt_recovery.summaries import CI_PROB, flag_columns, interval
 
+
+
+#: per analysis kind: the event's name in tables, the figure's axis and title, the comparator
+WORDING = {
+    "success": {"count": "recovered", "axis": "Proportion of men recovered (to any sperm) by end of follow-up",
+                "title": "Recovery by the end of follow-up", "reference": "none"},
+    "preservation": {"count": "kept_sperm", "axis": "Proportion of men who kept sperm (any) while androgen continued",
+                     "title": "Sperm output kept during ongoing androgen", "reference": "continued_trt"},
+}
 
 
 def observed_rates(used: pd.DataFrame) -> pd.DataFrame:
@@ -42,7 +54,7 @@ def observed_rates(used: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
+def pooled_table(fit, seed: int = 0, count: str = "recovered") -> pd.DataFrame:
     """Per strategy x population cell with data: evidence counts, pooled rate (average study) and
     95% prediction interval (new study, drawn with ``seed``). Posterior medians with 95%
     equal-tailed intervals."""
@@ -60,7 +72,7 @@ def pooled_table(fit, seed: int = 0) -> pd.DataFrame:
         rows.append(
             {
                 **cell_evidence(s, p, sub, "n"),
-                "recovered": int(sub["events"].sum()),
+                count: int(sub["events"].sum()),
                 "pooled_rate_median": float(med),
                 "pooled_rate_lower95": float(lo),
                 "pooled_rate_upper95": float(hi),
@@ -85,7 +97,8 @@ def population_shift_table(fit) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
+def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "",
+                axis: str = WORDING["success"]["axis"]) -> plt.Figure:
     """Forest plot: observed arm rates (exact 95% CI), pooled rate (95% CrI) and prediction interval."""
     rows, colours = cell_rows(
         observed, pooled, lambda r: f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {follow_up(r.time_months)})", "pooled"
@@ -102,7 +115,7 @@ def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -
             ax.fill([lo, m, hi, m], [y, y + 0.3, y, y - 0.3], color=c, alpha=0.85)
     ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)])
     ax.set_xlim(0, 1)
-    ax.set_xlabel("Proportion of men recovered by end of follow-up")
+    ax.set_xlabel(axis)
     ax.axvline(0.5, color="0.85", lw=0.8, zorder=0)
     ax.set_title(title or "Recovery by the end of follow-up")
     fig.text(
@@ -123,16 +136,96 @@ def headline(fit) -> dict[str, np.ndarray]:
     return {f"pooled_rate[{s},{p}]": post["cell_rate"].sel(strategy=s, population=p).values.ravel() for s, p in cells}
 
 
-def report_fit(fit, name: str) -> list:
-    """Every table and figure of a success-rate fit."""
+def contrast_table(fit, reference: str) -> pd.DataFrame:
+    """Each strategy with data against ``reference`` (average study, any sperm), in every population
+    where the strategy has data: difference in rates, odds ratio and P(strategy better). When the
+    reference has no data in a population the contrast rests on the population shift and the
+    prior: the ``reference_rows_in_population`` column says so."""
+    post = fit.posterior
+    used = fit.used
+    strategies = list(post["cell_rate"]["strategy"].values)
+    if reference not in strategies:
+        return pd.DataFrame()
+    rows = []
+    for (s, p), sub in used.groupby(["strategy", "population"], sort=True):
+        if s == reference:
+            continue
+        diff = post["cell_rate"].sel(strategy=s, population=p) - post["cell_rate"].sel(strategy=reference, population=p)
+        log_or = post["strategy_logit"].sel(strategy=s) - post["strategy_logit"].sel(strategy=reference)
+        med, lo, hi = interval(diff)
+        omed, olo, ohi = interval(np.exp(log_or))
+        rows.append({"strategy": s, "strategy_label": strategy_label(s), "population": p,
+                     "population_label": population_label(p), "reference": reference,
+                     "reference_label": strategy_label(reference), "studies": sub["study_id"].nunique(),
+                     "reference_rows_in_population": int(((used.strategy == reference) & (used.population == p)).sum()),
+                     "difference_median": med, "difference_lower95": lo, "difference_upper95": hi,
+                     "odds_ratio_median": omed, "odds_ratio_lower95": olo, "odds_ratio_upper95": ohi,
+                     "p_better": float((diff.values > 0).mean())})
+    return pd.DataFrame(rows)
+
+
+def _report(fit, name: str, kind: str) -> list:
     from trt_recovery.report import save_figure
     from trt_recovery.tables import write_table
 
+    words = WORDING[kind]
     observed = observed_rates(fit.used)
-    pooled = pooled_table(fit)
+    pooled = pooled_table(fit, count=words["count"])
     out = write_table(pooled, f"{name}_pooled")
     out += write_table(observed, f"{name}_observed")
+    out += write_table(contrast_table(fit, words["reference"]), f"{name}_contrasts")
     out += write_table(population_shift_table(fit), f"{name}_population_shift")
     out += write_table(fit.exclusions, f"{name}_exclusions")
-    out += save_figure(forest_plot(observed, pooled), f"{name}_forest")
+    out += save_figure(forest_plot(observed, pooled, words["title"], words["axis"]), f"{name}_forest")
+    return out
+
+
+def report_fit(fit, name: str) -> list:
+    """Every table and figure of a success-rate fit."""
+    return _report(fit, name, "success")
+
+
+def report_preservation(fit, name: str) -> list:
+    """Every table and figure of a preservation fit (contrasts against androgen alone)."""
+    return _report(fit, name, "preservation")
+
+
+def cell_answer(fit, strategy: str, population: str, kind: str = "preservation") -> dict:
+    """One strategy x population cell as the CLI prints it: the pooled rate (average study) with its
+    95% interval and evidence flag, the rows behind it, and the contrast with the comparator.
+    A strategy without any data in the fit has no estimate (``estimate`` is None, ``gap`` says why)."""
+    words = WORDING[kind]
+    used = fit.used
+    post = fit.posterior
+    out: dict = {"strategy": strategy, "strategy_label": strategy_label(strategy), "population": population,
+                 "population_label": population_label(population), "reference": words["reference"]}
+    cell = used[(used.strategy == strategy) & (used.population == population)]
+    out["evidence"] = [f"{r.study_id}: {int(r.events)}/{int(r.n)} ({r.threshold}, {follow_up(r.time_months)})"
+                       for r in cell.itertuples()]
+    strategies = list(post["cell_rate"]["strategy"].values)
+    populations = list(post["cell_rate"]["population"].values)
+    if strategy not in strategies or population not in populations:
+        where = sorted(set(used.loc[used.strategy == strategy, "population"]))
+        out["estimate"] = None
+        out["gap"] = (f"no {words['count'].replace('_', ' ')} count for {strategy_label(strategy)} in this analysis"
+                      + (f" (data only in: {', '.join(where)})" if where else ": no estimate, an evidence gap"))
+        return out
+    draws = post["cell_rate"].sel(strategy=strategy, population=population)
+    med, lo, hi = interval(draws)
+    out["estimate"] = {"median": med, "lower": lo, "upper": hi}
+    if len(cell):
+        row = pooled_table(fit, count=words["count"]).set_index(["strategy", "population"]).loc[(strategy, population)]
+        out["evidence_flag"] = row.get("evidence_flag")
+        out["sensitivity_diagnosis"] = row.get("sensitivity_diagnosis")
+    else:
+        out["evidence_flag"] = "no direct evidence"
+        out["sensitivity_diagnosis"] = "no row of this strategy in this population: the population shift and the prior carry it"
+    con = contrast_table(fit, words["reference"])
+    if len(con):
+        c = con[(con.strategy == strategy) & (con.population == population)]
+        if len(c):
+            c = c.iloc[0]
+            out["contrast"] = {"difference": {"median": c.difference_median, "lower": c.difference_lower95,
+                                              "upper": c.difference_upper95},
+                               "p_better": c.p_better, "reference_rows_in_population": int(c.reference_rows_in_population)}
     return out

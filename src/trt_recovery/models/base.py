@@ -113,6 +113,13 @@ def exclusion_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EXCLUSION_COLUMNS)
 
 
+def modelled_elsewhere(outcome: str) -> str:
+    """The clause an exclusion reason adds when another analysis models the outcome."""
+    if str(outcome).startswith("preserved_"):
+        return " (sperm kept during ongoing androgen: the preservation analysis models it)"
+    return ""
+
+
 def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
     """Apply an analysis' data selection; every row left out gets a reason."""
     keep = pd.Series(True, index=df.index)
@@ -201,8 +208,9 @@ def arm_coords(used: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def pymc_coords(coords: dict[str, list[str]]) -> dict[str, list[str]]:
-    """``coords`` without an empty ``population_nonref`` (a single population has no effect)."""
-    return {k: v for k, v in coords.items() if k != "population_nonref" or v}
+    """``coords`` without empty optional dimensions (a single population, or no threshold but any
+    sperm, has no effect)."""
+    return {k: v for k, v in coords.items() if v or k not in ("population_nonref", "threshold_segment", "threshold_free")}
 
 
 def one_row_per_arm(cand: pd.DataFrame, by: list[str], ascending: list[bool], why: str) -> tuple[pd.DataFrame, list[dict]]:

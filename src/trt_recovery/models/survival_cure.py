@@ -73,11 +73,12 @@ target_accept 0.98, no divergence on 3 seeds), with about 100 leapfrog steps per
    it as far above 20 million/mL as 20 is above "any": a prior-data conflict that bent the
    posterior. A man's baseline is relative to him (below 20 million/mL for some fertile men), so
    it never belonged on a fixed concentration scale. This changes the model (and the schema).
-4. **Quantiles are read as "a share p recovered by the reported time"** (fractional binomial,
-   :func:`~trt_recovery.survival.likelihood.quantile_logp`): the earlier density of the sample
-   quantile carried a Jacobian that rewarded ever steeper distributions; dropping it halved the
-   leapfrog steps and doubled ESS per second. This changes the likelihood (an approximation of
-   the same order as before; tested for unbiasedness by simulation).
+4. **Quantiles** (:func:`~trt_recovery.survival.likelihood.quantile_logp`) were read for a
+   while as "a share p recovered by the reported time" (a fractional binomial without the
+   Jacobian of the quantile), which halved the leapfrog steps. Simulation-based calibration
+   (``make sbc``) showed that this biased the Weibull shape down (every median pulled it by about
+   a factor 1/shape), so the term is again the exact density of the order statistic; the
+   geometry cost is measured in the note of issue 12 and in ``make bench``.
 5. **A mean without an SD borrows one** from the coefficient of variation of the means that
    report an SD (:func:`impute_mean_sd`): with the model's own SD the term was degenerate and
    caused every divergence of the fit (ablation: removing that one observation removed them all).
@@ -99,7 +100,16 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from trt_recovery.models import register
-from trt_recovery.models.base import ModelData, ModelSpec, exclusion_frame, lazy, observed_term, resolve_overlaps, select_rows
+from trt_recovery.models.base import (
+    ModelData,
+    ModelSpec,
+    exclusion_frame,
+    lazy,
+    modelled_elsewhere,
+    observed_term,
+    resolve_overlaps,
+    select_rows,
+)
 from trt_recovery.survival import design
 from trt_recovery.survival import likelihood as lik
 from trt_recovery.survival.families import FAMILIES, Family
@@ -333,7 +343,7 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
     # everything else
     handled = set(COUNT_KINDS) | {"time_to_recovery", "median_not_reached", "individual"}
     for r in df[~df.outcome.isin(handled)].itertuples():
-        _excl(excluded, r, f"outcome '{r.outcome}' is not a time-to-recovery format")
+        _excl(excluded, r, f"outcome '{r.outcome}' is not a time-to-recovery format{modelled_elsewhere(r.outcome)}")
     frames = {}
     for k, v in terms.items():
         t = pd.DataFrame(v)
