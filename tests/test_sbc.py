@@ -21,7 +21,12 @@ def template(simulated_survival_table):
 
     cfg = mock_config("sbcsim", "survival_cure_weibull")
     spec = get_model(cfg.model)
-    md = spec.prepare(simulated_survival_table, cfg.data)
+    table = simulated_survival_table.copy()
+    median = table.index[(table.outcome == "time_to_recovery") & (table.statistic == "median") & (table.over == "all")][0]
+    table.loc[median, "n"] = np.nan  # one median without its number of men (the quantile_unknown_n term)
+    table.loc[median, "arm_n"] = pd.NA
+    md = spec.prepare(table, cfg.data)
+    assert len(md.terms["quantile_unknown_n"]) == 1
     truths = sbc.prior_truths(cfg, md, 3, seed=5)
     return cfg, md, truths, get_family("weibull"), {**spec.default_priors, **cfg.priors}
 

@@ -70,6 +70,24 @@ def test_median_with_iqr_adds_quartile_terms():
     assert sorted(q[q.outcome_id == df.loc[row, "outcome_id"]]["p"]) == [0.25, 0.5, 0.75]
 
 
+def test_a_median_without_its_number_of_men_enters_integrated_over_that_number():
+    df, _ = simulate_studies(5, seed=2, formats=("km_median", "recoverer_median"))
+    rows = df[(df.outcome == "time_to_recovery") & (df.statistic == "median")]
+    over_all, among = rows[rows.over == "all"].index[0], rows[rows.over == "recoverers"].index[0]
+    df.loc[over_all, "n"] = np.nan
+    df.loc[over_all, "arm_n"] = pd.NA  # no arm size: bounded by the priors' unknown_n_max
+    df.loc[among, "n"] = np.nan  # recoverers: bounded by the arm's men
+    df = df[~((df.arm_id == df.loc[among, "arm_id"]) & df.outcome.isin(["recovered_count", "cumulative_proportion"]))]
+    md = SPEC.prepare(df, DataSelection())
+    q = md.terms["quantile_unknown_n"].set_index("outcome_id")
+    assert {df.loc[over_all, "outcome_id"], df.loc[among, "outcome_id"]} <= set(q.index)
+    assert np.isnan(q.loc[df.loc[over_all, "outcome_id"], "n_bound"])
+    assert q.loc[df.loc[among, "outcome_id"], "n_bound"] == df.loc[among, "arm_n"]
+    assert q["assumption"].str.contains("number of men behind the median not reported").all()
+    model = SPEC.build(md, SPEC.default_priors)
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
 def test_km_points_are_reconstructed_into_individual_times():
     rows = []
     for k, (t, p) in enumerate([(2, 0.2), (4, 0.45), (6, 0.6), (12, 0.8)], 1):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 from trt_recovery.survival import likelihood as lik
 from trt_recovery.survival.families import get_family
@@ -277,3 +277,28 @@ def test_marginal_terms_enter_the_model_and_the_report(mock_survival_fit):
     assert t["assumption"].str.contains("denominator not reported").sum() == 9
     model = spec.build(md, spec.default_priors)
     assert np.isfinite(model.point_logps()["marginal_count"])
+
+
+@pytest.mark.parametrize(("over_all", "bound"), [(0, 8), (1, 200)])
+def test_quantile_with_unknown_number_of_men_is_the_average_over_the_candidates(over_all, bound):
+    """Term 7: the order-statistic density averaged over m = 1..bound (uniform); long ranges use
+    weighted buckets, which must stay close to the exact average over every integer."""
+    from trt_recovery.models.survival_cure import size_candidates
+
+    fam = get_family("weibull")
+    mu, shape, pi, q = np.log(6.0), 1.4, 0.15, 5.0
+    sizes, log_w = size_candidates(bound)
+    assert np.exp(log_w).sum() == pytest.approx(1.0) and sizes.max() <= bound
+    got = lik.quantile_unknown_n_logp(np.array([q]), np.array([0.5]), np.array([over_all]), np.array([1e4]),
+                                      sizes[None, :], log_w[None, :], np.array([mu]), shape, np.array([np.log(pi)]),
+                                      np.array([np.log1p(-pi)]), fam)[0]
+    every = np.arange(1, bound + 1, dtype=float)
+    exact = special.logsumexp([lik.quantile_logp(q, 0.5, m, over_all, 1e4, mu, shape, np.log(pi), np.log1p(-pi), fam)
+                               for m in every]) - np.log(bound)
+    assert got == pytest.approx(exact, abs=0.02)
+    if bound <= 40:
+        assert got == pytest.approx(exact, rel=1e-9)
+    tensor = as_tensor_eval(lambda a, b, c, d, e, f, g, h, i, j: lik.quantile_unknown_n_logp(a, b, c, d, e, f, g, h, i, j, fam),
+                            [q], [0.5], [float(over_all)], [1e4], sizes[None, :], log_w[None, :], [mu], shape,
+                            [np.log(pi)], [np.log1p(-pi)])
+    assert float(tensor[0]) == pytest.approx(got, rel=1e-8)

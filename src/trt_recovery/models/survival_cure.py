@@ -40,7 +40,9 @@ Each reporting format adds its own observed variable (see :mod:`trt_recovery.sur
 ``interval_count`` (r of n by t, cumulative counts at several times as successive intervals),
 ``marginal_count`` (a count or percentage whose denominator or time is not reported: integrated
 over the admissible denominators and a stated window of follow-up times),
-``quantile_time`` (medians and IQR quartiles, over all men or over recoverers), ``mean_time``
+``quantile_time`` (medians and IQR quartiles, over all men or over recoverers; the density of the
+order statistic), ``quantile_unknown_n`` (the same when the number of men behind the median is
+not reported: integrated over 1 to the arm's size, or ``unknown_n_max``), ``mean_time``
 (means among recoverers), ``not_reached`` (median not reached by t) and ``individual_time``
 (individual or KM-reconstructed times). Rows no term can use are reported with their reason.
 
@@ -199,6 +201,8 @@ TERMS: tuple[Term, ...] = (
     # denominator and/or time not reported: candidates built from the priors in ``marginal_arrays``
     Term("marginal_count", "proportion", (), lik.marginal_count_logp),
     Term("quantile_time", "value", ("p", "size", "over_all", "tau"), lik.quantile_logp),
+    # number of men not reported: candidates and weights built from the bound in ``quantile_size_arrays``
+    Term("quantile_unknown_n", "value", ("p", "over_all", "tau"), lik.quantile_unknown_n_logp),
     Term("mean_time", "value", ("size", "sd_reported", "has_sd", "tau"), lik.mean_time_logp),  # after impute_mean_sd
     Term("not_reached", "t", ("size",), lik.not_reached_logp),
     Term("individual_time", "time", ("event",), lik.individual_logp),
@@ -318,12 +322,18 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
             )
         elif r.statistic == "median":
             size = _arm_size(r) if over_all else _recoverers(df, r)
-            if not size > 0:
-                _excl(excluded, r, "median without the number of men behind it")
-                continue
             quantiles = [(0.5, r.value)]
             if r.dispersion_type == "iqr" and not pd.isna(r.lower) and not pd.isna(r.upper):
                 quantiles += [(0.25, r.lower), (0.75, r.upper)]
+            if not size > 0:  # the number of men is latent: at most the arm's men, else a stated maximum
+                bound = r.arm_n if not pd.isna(r.arm_n) else np.nan
+                for p, q in quantiles:
+                    terms["quantile_unknown_n"].append(dict(
+                        outcome_id=r.outcome_id, arm_id=r.arm_id, threshold=r.threshold, value=q, p=p,
+                        over_all=int(over_all), tau=HORIZON_NONE, n_bound=bound,
+                        assumption="number of men behind the median not reported: integrated over 1 to "
+                                   + (f"{int(bound)} (the arm's men)" if not pd.isna(bound) else "the priors' unknown_n_max")))
+                continue
             for p, q in quantiles:
                 terms["quantile_time"].append(
                     dict(outcome_id=r.outcome_id, arm_id=r.arm_id, threshold=r.threshold, value=q, p=p,
@@ -427,6 +437,33 @@ def marginal_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str, np.n
         for j, (n, k, w) in enumerate(c):
             at_risk[i, j], events[i, j], log_w[i, j] = n, k, w
     return {"events": events, "at_risk": at_risk, "log_w": log_w, "t_grid": np.vstack(grids)}
+
+
+def size_candidates(bound: int, exact_up_to: int = 20, buckets: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate numbers of men 1..``bound`` and their log prior weights (uniform over integers):
+    every integer up to ``exact_up_to``, then ``buckets`` geometric buckets, each represented by its
+    middle integer and weighted by the integers it holds."""
+    bound = max(int(bound), 1)
+    if bound <= exact_up_to + buckets:
+        sizes = np.arange(1, bound + 1, dtype=float)
+        return sizes, np.full(len(sizes), -np.log(bound))
+    edges = np.unique(np.round(np.geomspace(exact_up_to + 1, bound + 1, buckets + 1)).astype(int))
+    mids = [(lo + hi - 1) / 2.0 for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    counts = np.diff(edges)
+    sizes = np.concatenate([np.arange(1, exact_up_to + 1, dtype=float), np.round(mids)])
+    weights = np.concatenate([np.ones(exact_up_to), counts]) / bound
+    return sizes, np.log(weights)
+
+
+def quantile_size_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str, np.ndarray]:
+    """Candidate sizes (n_obs, K) and log weights of each ``quantile_unknown_n`` row (padding -inf)."""
+    cands = [size_candidates(int(r.n_bound) if not pd.isna(r.n_bound) else int(priors["unknown_n_max"]))
+             for r in t.itertuples()]
+    width = max(len(c[0]) for c in cands)
+    sizes, log_w = np.ones((len(t), width)), np.full((len(t), width), -np.inf)
+    for i, (sz, w) in enumerate(cands):
+        sizes[i, :len(sz)], log_w[i, :len(w)] = sz, w
+    return {"sizes": sizes, "log_w": log_w}
 
 
 def marginal_blocks(t: pd.DataFrame, priors: dict[str, float]) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
@@ -544,6 +581,22 @@ def make_build(fam: Family):
                         lambda v, m, k, lp, l1p, _b=blocks: marginal_block_logp(_b, m, k, lp, l1p, fam),
                         t["proportion"].to_numpy(float),
                         [mu, par["shape"], -pt.softplus(-eta), -pt.softplus(eta)],
+                        weight,
+                        f"{term.name}_obs",
+                    )
+                    if isinstance(predict, str) and predict == OBSERVATIONS:
+                        pm.Deterministic(f"{term.name}_time_logscale", mu, dims=f"{term.name}_obs")
+                        pm.Deterministic(f"{term.name}_cure_logit", eta, dims=f"{term.name}_obs")
+                    continue
+                if term.name == "quantile_unknown_n":
+                    arr = quantile_size_arrays(t, priors)
+                    observed_term(
+                        term.name,
+                        lambda v, p, oa, tau, m, k, lp, l1p, _a=arr: lik.quantile_unknown_n_logp(
+                            v, p, oa, tau, _a["sizes"], _a["log_w"], m, k, lp, l1p, fam),
+                        t["value"].to_numpy(float),
+                        [*(t[c].to_numpy(float) for c in term.columns), mu, par["shape"], -pt.softplus(-eta),
+                         -pt.softplus(eta)],
                         weight,
                         f"{term.name}_obs",
                     )

@@ -71,6 +71,18 @@ Terms
    The fit records which rows rest on these assumptions (``assumption`` column of the term), and
    a sensitivity analysis varies the window.
 
+7. **A quantile whose number of men is not reported** (``quantile_unknown_n_logp``): the
+   quantile term above, integrated over the number of men :math:`m` behind it, each whole number
+   from 1 to a bound equally likely a priori (the recoverers cannot outnumber the arm; without an
+   arm size, a stated maximum ``unknown_n_max``):
+
+   .. math:: \log \sum_m w_m\, \text{density of the } p(m+1)\text{-th order statistic of } m \text{ men at } \hat q
+
+   A median of few men says little about where the curve is; one of many men pins it; the prior
+   on :math:`m` decides between them, and the fit lists the row among its assumptions. For long
+   ranges the integers are grouped into buckets (each integer up to 20, then geometric steps),
+   each bucket weighted by the integers it stands for.
+
 References: Guyot P, Ades AE, Ouwens MJ, Welton NJ. BMC Med Res Methodol 2012;12:9.
 Brookmeyer R, Crowley J. Biometrics 1982;38:29-41. David HA, Nagaraja HN. Order Statistics,
 3rd ed. Wiley, 2003.
@@ -190,6 +202,19 @@ def quantile_logp(q_obs, p, size, over_all, tau, mu, shape, log_pi, log1m_pi, fa
     b = (1.0 - p) * (size + 1.0)
     log_beta_norm = _gammaln(a + b) - _gammaln(a) - _gammaln(b)
     return log_beta_norm + (a - 1.0) * log_G + (b - 1.0) * log_1mG + log_g
+
+
+def quantile_unknown_n_logp(q_obs, p, over_all, tau, sizes, log_w, mu, shape, log_pi, log1m_pi, fam: Family):
+    """Log-likelihood of a reported quantile whose number of men is not reported (module
+    docstring, term 7): :func:`quantile_logp` integrated over the candidate ``sizes`` (n_obs, K)
+    with prior log weights ``log_w`` (padding: ``-inf``)."""
+    lib = _lib(q_obs, mu, shape, log_pi)
+    col = lambda x: x[:, None]  # noqa: E731
+    lp = quantile_logp(col(q_obs), col(p), sizes, col(over_all), col(tau), col(mu), shape, col(log_pi),
+                       col(log1m_pi), fam)
+    if lib is pt:
+        return pt.logsumexp(log_w + lp, axis=1)
+    return special.logsumexp(log_w + lp, axis=1)
 
 
 def not_reached_logp(t, size, mu, shape, log_pi, log1m_pi, fam: Family):

@@ -205,14 +205,15 @@ def ppc_table(fit) -> pd.DataFrame:
                     return p_rec * np.exp(fam.log_cdf(max(t, 1e-9), mu, k)) if t > 0 else 0.0
                 pred = (R(r["t1"]) - R(r["t0"])) / (1 - R(r["t0"]))
                 add(r, term, f"recovered in ({r['t0']:g}, {r['t1']:g}] months", r["events"] / r["at_risk"], pred)
-            elif term == "quantile_time":
+            elif term in ("quantile_time", "quantile_unknown_n"):
                 if r["over_all"]:
                     ok = p_rec > r["p"]
                     pred = np.full(mu.shape, np.inf)
                     pred[ok] = fam.quantile(r["p"] / p_rec[ok], mu[ok], k[ok])
                 else:
                     pred = fam.quantile(r["p"], mu, k)
-                add(r, term, f"q{r['p']:g} time, {'all men' if r['over_all'] else 'recoverers'} (months)", r["value"], pred)
+                add(r, term, f"q{r['p']:g} time, {'all men' if r['over_all'] else 'recoverers'} (months"
+                    + (", n not reported)" if term == "quantile_unknown_n" else ")"), r["value"], pred)
             elif term == "mean_time":
                 pred = fam.truncated_moment(1, r["tau"], mu, k)
                 add(r, term, "mean time among recoverers (months)", r["value"], pred)
@@ -322,13 +323,14 @@ def report_fit(fit, name: str) -> list:
 
 
 def assumptions_table(fit) -> pd.DataFrame:
-    """Rows that enter only under a stated assumption (an unreported time or denominator, an
-    imputed SD), with the assumption."""
+    """Rows that enter only under a stated assumption (an unreported time, denominator or number of
+    men behind a median, an imputed SD), with the assumption."""
     rows = []
-    t = fit.terms.get("marginal_count")
-    if t is not None and len(t):
-        for r in t.itertuples():
-            rows.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "assumption": r.assumption})
+    for name in ("marginal_count", "quantile_unknown_n"):
+        t = fit.terms.get(name)
+        if t is not None and len(t):
+            for r in t.itertuples():
+                rows.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "assumption": r.assumption})
     t = fit.terms.get("mean_time")
     if t is not None and len(t) and "sd_source" in t:
         for r in t[t["sd_source"] != "reported"].itertuples():

@@ -17,6 +17,8 @@ arm's true time scale and non-recovery fraction, threshold effects included):
 * **quantiles** (medians, IQRs): the sample quantile of the same number of men (all men, or
   recoverers); when a simulated median over all men is not reached, the row becomes "median not
   reached by" the arm's largest reported time;
+* **quantiles whose number of men is not reported**: the number is drawn from the term's prior
+  (uniform over its candidates), then the quantile of that many men;
 * **means among recoverers**: sample mean and SD of the same number of recoverers (the SD is
   always "reported" in the simulation);
 * **median not reached by t**: kept when fewer than half of the simulated men recovered by
@@ -145,6 +147,25 @@ def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Fam
                 new.setdefault("not_reached", []).append({
                     "outcome_id": r.outcome_id, "arm_id": r.arm_id, "threshold": r.threshold,
                     "t": arm_tmax.get(r.arm_id, 24.0), "size": r.size, "weight": 1.0})
+    t = md.terms.get("quantile_unknown_n")
+    if t is not None and len(t):
+        from trt_recovery.models.survival_cure import quantile_size_arrays
+
+        arm_tmax = _arm_max_times(md)
+        arr = quantile_size_arrays(t, priors)
+        for j, r in enumerate(t.itertuples()):
+            mu, eta = pred("quantile_unknown_n", j)
+            w = np.exp(arr["log_w"][j])
+            n = max(1, int(rng.choice(arr["sizes"][j], p=w / w.sum())))  # the number of men, from its prior
+            x = (_draw_times(rng, fam, mu, shape, eta, n) if r.over_all
+                 else _draw_recoverers(rng, fam, mu, shape, r.tau, n))
+            q = float(np.quantile(x, r.p))
+            if np.isfinite(q):
+                new["quantile_unknown_n"].append({**r._asdict(), "value": max(q, 1e-3)})
+            elif r.p == 0.5:
+                new.setdefault("not_reached", []).append({
+                    "outcome_id": r.outcome_id, "arm_id": r.arm_id, "threshold": r.threshold,
+                    "t": arm_tmax.get(r.arm_id, 24.0), "size": float(n), "weight": 1.0})
     t = md.terms.get("mean_time")
     if t is not None and len(t):
         for j, r in enumerate(t.itertuples()):
