@@ -103,3 +103,21 @@ def test_short_seeded_fit_recovers_known_rates(tmp_path):
         lo, hi = np.quantile(draws, [0.05, 0.95])
         assert lo < p < hi, f"{s}: true {p} outside 90% interval ({lo:.3f}, {hi:.3f})"
         assert hi - lo < 0.3
+
+
+def test_every_fit_gets_a_parameter_summary_and_rank_plots(mock_success_fit):
+    import matplotlib.pyplot as plt
+
+    from trt_recovery.report import RANK_PANELS, parameter_summary, rank_figure
+
+    s = parameter_summary(mock_success_fit)
+    # the parameters with a prior of their own, not the standardised study effects
+    assert {"study_sd", "strategy_logit[none]", "strategy_logit[hcg_serm]"} <= set(s["parameter"])
+    assert not s["parameter"].str.startswith("study_z").any()
+    assert {"estimate", "est_error", "lower95", "upper95", "rhat", "ess_bulk", "ess_tail", "converged"} <= set(s.columns)
+    assert (s["lower95"] <= s["estimate"]).all() and (s["estimate"] <= s["upper95"]).all()
+    fig = rank_figure(mock_success_fit, s)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert 0 < len(titled) <= RANK_PANELS
+    assert set(titled) <= set(s["parameter"])
+    plt.close(fig)

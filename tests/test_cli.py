@@ -193,3 +193,23 @@ def test_verify_checks_the_derived_data_byte_for_byte(tmp_path, monkeypatch):
     data["data_hash"] = "0" * 64
     ref.write_text(json.dumps(data))
     assert V.verify_derived(ref, results).set_index("quantity").loc[V.DERIVED_FILES[0], "cause"] == "data changed"
+
+
+def test_a_copied_tree_is_refused_unless_chosen_explicitly(tmp_path, monkeypatch, capsys):
+    """Running the package of one copy inside another copy of the project would write into the
+    first: the command refuses and says how to run the copy."""
+    copy = tmp_path / "copy"
+    (copy / "data").mkdir(parents=True)
+    (copy / "src" / "trt_recovery").mkdir(parents=True)
+    (copy / "data" / "schema.yaml").write_text("tables: {}\n")
+    monkeypatch.delenv("TRT_RECOVERY_ROOT", raising=False)
+    monkeypatch.chdir(copy / "data")
+    assert paths.enclosing_tree() == copy.resolve()
+    assert cli.main(["validate"]) == 1
+    err = capsys.readouterr().err
+    assert str(copy.resolve()) in err and str(paths.ROOT) in err and "TRT_RECOVERY_ROOT" in err
+    monkeypatch.setenv("TRT_RECOVERY_ROOT", str(copy))
+    assert paths.tree_mismatch() is None  # chosen explicitly
+    monkeypatch.chdir(tmp_path)  # outside any project tree: the package's own root is used
+    monkeypatch.delenv("TRT_RECOVERY_ROOT")
+    assert paths.tree_mismatch() is None

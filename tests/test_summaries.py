@@ -49,3 +49,20 @@ def test_a_strategy_without_rows_is_flagged_no_direct_evidence_whatever_its_cont
     prior, post = rng.normal(0, 1, 4000), rng.normal(0, 0.1, 4000)
     assert evidence_flag(contraction(prior, post)) == "data-informed"
     assert evidence_flag(contraction(prior, post), direct=False) == "no direct evidence"
+
+
+def test_tables_for_people_have_words_for_headers_and_latex_captions(tmp_path):
+    import pandas as pd
+
+    from trt_recovery.tables import write_table
+
+    df = pd.DataFrame({"strategy": ["hcg_serm"], "strategy_label": ["hCG + SERM"], "men": [66],
+                       "pooled_rate_median": [0.71], "pooled_rate_lower95": [0.5], "p_recovered_12m": [0.8]})
+    csv, md, tex = write_table(df, "demo_pooled", directory=tmp_path)
+    assert pd.read_csv(csv).columns.tolist() == df.columns.tolist()  # machine names kept for code
+    header = md.read_text().splitlines()[0]
+    assert "hCG + SERM" in md.read_text() and "hcg_serm" not in md.read_text()  # the label replaces the code
+    for words in ("Strategy", "Pooled rate (median)", "Pooled rate, lower 95%", "P(recovered by 12 months)"):
+        assert words in header
+    text = tex.read_text()
+    assert "\\caption{Pooled estimates per strategy" in text and "\\label{tab:demo_pooled}" in text

@@ -177,11 +177,8 @@ def cmd_preserve(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    from trt_recovery.config import load_config
-    from trt_recovery.fitting import fit_analysis
-    from trt_recovery.posterior import load_fit
     from trt_recovery.survival.design import COVARIATES
-    from trt_recovery.survival.predict import Profile, ProfileError, predict
+    from trt_recovery.survival.predict import Profile, ProfileError
 
     try:
         times = [float(x) for x in args.times.split(",") if x.strip()]
@@ -199,7 +196,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    from trt_recovery.posterior import check_name
+    # the arguments are checked; only now the sampler stack loads
+    from trt_recovery.config import load_config
+    from trt_recovery.fitting import fit_analysis
+    from trt_recovery.posterior import check_name, load_fit
+    from trt_recovery.survival.predict import predict
 
     if not args.analysis.endswith(".nc"):
         check_name(args.analysis)
@@ -487,7 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input (a one-line message, exit 1), imported only when one is
+    raised, so that arguments are checked before any heavy module loads."""
     from trt_recovery.config import ConfigError
     from trt_recovery.errors import BadInputError, UnknownNameError
     from trt_recovery.posterior import FitFailedError, StaleFitError
@@ -495,16 +498,21 @@ def main(argv: list[str] | None = None) -> int:
     from trt_recovery.schema import SchemaDefinitionError
     from trt_recovery.validate import DataValidationError
 
+    return (ConfigError, DataValidationError, FileNotFoundError, UnknownNameError, BadInputError, FitFailedError,
+            StaleFitError, ScreeningLogError, SchemaDefinitionError)
+
+
+def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
     args = build_parser().parse_args(argv)
+    problem = paths.tree_mismatch()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         return args.func(args)
-    except (ConfigError, DataValidationError, FileNotFoundError, UnknownNameError, BadInputError, FitFailedError,
-            StaleFitError, ScreeningLogError, SchemaDefinitionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # output piped into `head` and the like: end quietly (Python docs' recipe)
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -515,7 +523,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception:  # a bug, not bad input: say so, and keep the traceback for the report
+    except Exception as exc:
+        if isinstance(exc, _input_errors()):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        # a bug, not bad input: say so, and keep the traceback for the report
         print("\ntrt-recovery hit an internal error (a bug, not a problem with your input). Please report it as "
               "an issue of this repository with the command you ran and the traceback below.\n", file=sys.stderr)
         raise

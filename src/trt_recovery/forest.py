@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from trt_recovery.labels import OKABE_ITO, population_label, strategy_label
+from trt_recovery.labels import population_label, strategy_colour, strategy_label
 
 Row = tuple[str, str, dict[str, Any]]
 
@@ -17,10 +17,11 @@ def cell_rows(observed: pd.DataFrame, pooled: pd.DataFrame, arm_label: Callable[
     """For each strategy x population cell of ``pooled``: its observed arms, then the pooled row.
 
     Returns the rows as ``(kind, label, values)`` with kind ``"arm"`` or ``"pooled"`` (``values``
-    carries ``cell``), top to bottom, and one Okabe-Ito colour per cell.
+    carries ``cell``), top to bottom, and the colour of each cell: its strategy's colour, the same
+    in every figure (:func:`trt_recovery.labels.strategy_colour`).
     """
     cells = list(zip(pooled["strategy"], pooled["population"], strict=True))
-    colours = {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(cells)}
+    colours = {c: strategy_colour(c[0]) for c in cells}
     rows: list[Row] = []
     for s, p in cells:
         for r in observed[(observed["strategy"] == s) & (observed["population"] == p)].itertuples():

@@ -20,6 +20,32 @@ def _find_root() -> Path:
 
 ROOT: Path = _find_root()
 
+
+def enclosing_tree(start: Path | None = None) -> Path | None:
+    """The project tree (a folder with ``data/schema.yaml`` and ``src/trt_recovery/``) that
+    contains ``start`` (default: the working directory), if any."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "data" / "schema.yaml").is_file() and (d / "src" / "trt_recovery").is_dir():
+            return d
+    return None
+
+
+def tree_mismatch(start: Path | None = None) -> str | None:
+    """Why a command must not run here, or None: the working directory lies in one copy of the
+    project while the package (hence every path it reads and writes) comes from another copy, as
+    when a tree is copied but the environment's editable install still points at the original.
+    Setting ``TRT_RECOVERY_ROOT`` chooses the tree explicitly."""
+    if os.environ.get("TRT_RECOVERY_ROOT"):
+        return None
+    tree = enclosing_tree(start)
+    if tree is None or tree == ROOT:
+        return None
+    return (f"this command runs inside the project tree {tree}, but the trt_recovery package in use belongs to "
+            f"{ROOT} (its environment's install points there), so it would read and write {ROOT}. "
+            f"Use the tree's own environment (cd {tree} && make env, then {tree}/.venv/bin/trt-recovery), "
+            f"or set TRT_RECOVERY_ROOT={tree} to work on this tree with this code.")
+
 DATA_DIR: Path = ROOT / "data"
 SCHEMA_FILE: Path = DATA_DIR / "schema.yaml"
 STUDIES_FILE: Path = DATA_DIR / "studies.csv"

@@ -97,35 +97,64 @@ def population_shift_table(fit) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def heterogeneity(fit) -> dict[str, float]:
+    """Between-study SD on the logit scale (posterior median and 95% interval): the tau of a
+    random-effects meta-analysis."""
+    med, lo, hi = interval(fit.posterior["study_sd"])
+    return {"tau_median": med, "tau_lower95": lo, "tau_upper95": hi}
+
+
+def arm_weights(observed: pd.DataFrame, tau: float) -> pd.Series:
+    """Approximate weight of each arm within its strategy x population cell, in percent, as a
+    random-effects meta-analysis would give it: 1 / (v + tau^2) with v the variance of the arm's
+    empirical logit ((k + 0.5) / (n + 1), so that 0 of n and n of n have a finite variance). The
+    Bayesian model does not weight arms explicitly; this column shows how much each arm counts."""
+    k, n = observed["events"].astype(float), observed["n"].astype(float)
+    p = (k + 0.5) / (n + 1.0)
+    w = 1.0 / (1.0 / ((n + 1.0) * p * (1 - p)) + tau ** 2)
+    cell = observed["strategy"] + "|" + observed["population"]
+    return 100.0 * w / w.groupby(cell).transform("sum")
+
+
 def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "",
-                axis: str = WORDING["success"]["axis"]) -> plt.Figure:
-    """Forest plot: observed arm rates (exact 95% CI), pooled rate (95% CrI) and prediction interval."""
+                axis: str = WORDING["success"]["axis"], het: dict[str, float] | None = None) -> plt.Figure:
+    """Forest plot in the metafor style: each arm (exact 95% CI) with its estimate [CI] and
+    approximate weight in a right-hand column, then its cell's pooled rate (diamond, 95% CrI;
+    dotted: 95% prediction interval for a new study); the between-study SD (tau) in the footnote."""
+    obs = observed.assign(weight=arm_weights(observed, het["tau_median"]) if het else np.nan)
     rows, colours = cell_rows(
-        observed, pooled, lambda r: f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {follow_up(r.time_months)})", "pooled"
+        obs, pooled, lambda r: f"{r.study_id}  {r.events}/{r.n}  ({r.threshold}, {follow_up(r.time_months)})", "pooled"
     )
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(10.5, 0.5 * len(rows) + 1.6))
     for y, (kind, label, r) in enumerate(reversed(rows)):
+        c = colours[r["cell"]]
         if kind == "arm":
-            c = colours[r["cell"]]
             ax.errorbar(r["rate"], y, xerr=[[r["rate"] - r["lower"]], [r["upper"] - r["rate"]]], fmt="s", color=c, ms=5, capsize=3)
+            text = f"{r['rate']:.2f} [{r['lower']:.2f}, {r['upper']:.2f}]"
+            if not pd.isna(r.get("weight", np.nan)):
+                text += f"   {r['weight']:4.0f}%"
         else:
-            c = colours[r["cell"]]
             ax.plot([r["prediction_lower95"], r["prediction_upper95"]], [y, y], color=c, lw=1, ls=":", label=None)
             m, lo, hi = r["pooled_rate_median"], r["pooled_rate_lower95"], r["pooled_rate_upper95"]
             ax.fill([lo, m, hi, m], [y, y + 0.3, y, y - 0.3], color=c, alpha=0.85)
+            text = f"{m:.2f} [{lo:.2f}, {hi:.2f}]"
+        ax.annotate(text, xy=(1.02, y), xycoords=("axes fraction", "data"), va="center", fontsize=8,
+                    family="monospace", fontweight="bold" if kind == "pooled" else "normal")
+    ax.annotate("estimate [95% interval]  weight", xy=(1.02, len(rows) - 0.4), xycoords=("axes fraction", "data"),
+                va="bottom", fontsize=8, fontweight="bold")
     ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)])
+    ax.set_ylim(-0.7, len(rows) - 0.1)
     ax.set_xlim(0, 1)
     ax.set_xlabel(axis)
     ax.axvline(0.5, color="0.85", lw=0.8, zorder=0)
     ax.set_title(title or "Recovery by the end of follow-up")
-    fig.text(
-        0.01,
-        0.005,
-        "Squares: observed (exact 95% CI). Diamonds: pooled posterior median and 95% CrI (average study). "
-        "Dotted: 95% prediction interval for a new study.",
-        fontsize=7,
-    )
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    foot = ("Squares: observed (exact 95% CI). Diamonds: pooled posterior median and 95% CrI (average study).\n"
+            "Dotted: 95% prediction interval for a new study. Weight: approximate random-effects weight of the arm in its cell.")
+    if het:
+        foot += (f"\nBetween-study SD of the logit (tau): {het['tau_median']:.2f} "
+                 f"[{het['tau_lower95']:.2f}, {het['tau_upper95']:.2f}], shared by all cells.")
+    fig.text(0.01, 0.005, foot, fontsize=7)
+    fig.tight_layout(rect=(0, 0.07, 0.8, 1))
     return fig
 
 
@@ -176,7 +205,7 @@ def _report(fit, name: str, kind: str) -> list:
     out += write_table(contrast_table(fit, words["reference"]), f"{name}_contrasts")
     out += write_table(population_shift_table(fit), f"{name}_population_shift")
     out += write_table(fit.exclusions, f"{name}_exclusions")
-    out += save_figure(forest_plot(observed, pooled, words["title"], words["axis"]), f"{name}_forest")
+    out += save_figure(forest_plot(observed, pooled, words["title"], words["axis"], heterogeneity(fit)), f"{name}_forest")
     return out
 
 
