@@ -90,3 +90,13 @@ def test_sbc_summary_reads_the_saved_tables(tmp_path, monkeypatch):
     out = sbc.sbc_summary()
     assert out["replications"] == 2 and "1 passed" in out["text"] and "outside: b" in out["text"]
     assert "1 had divergences" in out["text"]
+    assert "STALE" in out["text"]  # these ranks record no model: they cannot be trusted for the current one
+    from trt_recovery.config import config_identity, load_config
+    from trt_recovery.models import get_model
+
+    cfg = load_config(paths.analysis_config("survival"))
+    current = ranks.assign(model_identity=get_model(cfg.model).identity(), config_identity=config_identity(cfg))
+    current.to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
+    assert not sbc.sbc_summary()["stale"]
+    current.assign(model_identity="0" * 64).to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
+    assert sbc.sbc_summary()["stale"] == "the model's code changed since"

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from trt_recovery import paths
-from trt_recovery.config import AnalysisConfig, load_config
+from trt_recovery.config import AnalysisConfig, config_identity, load_config
 from trt_recovery.models import ModelData, get_model
 from trt_recovery.survival.families import Family, get_family
 
@@ -391,6 +391,9 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
                          "n_draws": res["n_draws"], "passed": res["passed"], "divergences": res["divergences"],
                          "seconds": res["seconds"]})
     ranks = pd.DataFrame(rows)
+    if len(ranks):  # which model and config the ranks belong to (sbc_summary flags stale results)
+        ranks["model_identity"] = get_model(config.model).identity()
+        ranks["config_identity"] = config_identity(config)
     n_draws = int(ranks["n_draws"].iloc[0]) if len(ranks) else 0
     summary = uniformity(ranks, n_draws) if len(ranks) else pd.DataFrame()
     summary.attrs["wall_seconds"] = wall
@@ -428,7 +431,25 @@ def sbc_summary(name: str = "survival") -> dict[str, Any] | None:
     if len(reps) < DEFAULT_REPLICATIONS:
         text += (f" With fewer than {DEFAULT_REPLICATIONS} replications the bands are wide: only gross "
                  "miscalibration shows.")
-    return {"table": table, "text": text, "replications": len(reps)}
+    stale = _stale(name, ranks)
+    if stale:
+        text = f"STALE ({stale}): these ranks describe an earlier model; rerun `make sbc`. " + text
+    return {"table": table, "text": text, "replications": len(reps), "stale": stale}
+
+
+def _stale(name: str, ranks: pd.DataFrame) -> str:
+    """Why saved SBC ranks no longer describe the current model and config ('' when they do)."""
+    if "model_identity" not in ranks:
+        return "the ranks do not record the model they were computed with"
+    try:
+        config = load_config(paths.analysis_config(name))
+    except Exception:  # noqa: BLE001 - a missing or broken config: say so rather than fail the notebook
+        return f"no readable config for '{name}'"
+    if ranks["model_identity"].iloc[0] != get_model(config.model).identity():
+        return "the model's code changed since"
+    if ranks["config_identity"].iloc[0] != config_identity(config):
+        return "the analysis config changed since"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
