@@ -45,7 +45,7 @@ print(fit.summary_line())
 # %%
 observed = success.observed_rates(fit.used)
 pooled = success.pooled_table(fit)
-fig = success.forest_plot(observed, pooled)
+fig = success.forest_plot(observed, pooled, het=success.heterogeneity(fit))
 display(fig)
 
 # %%
@@ -114,7 +114,7 @@ print(pres.summary_line())
 p_observed = success.observed_rates(pres.used)
 p_pooled = success.pooled_table(pres, count=success.WORDING["preservation"]["count"])
 display(success.forest_plot(p_observed, p_pooled, success.WORDING["preservation"]["title"],
-                            success.WORDING["preservation"]["axis"]))
+                            success.WORDING["preservation"]["axis"], success.heterogeneity(pres)))
 display(p_pooled[[c for c in cols if c in p_pooled] + ["kept_sperm"]].drop(columns=["recovered"], errors="ignore").round(3))
 display(success.contrast_table(pres, success.WORDING["preservation"]["reference"]).round(3))
 

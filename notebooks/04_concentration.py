@@ -51,7 +51,7 @@ display(observed)
 
 # %%
 pooled = concentration.pooled_table(fit)
-display(concentration.forest_plot(observed, pooled))
+display(concentration.forest_plot(observed, pooled, het=concentration.interval(fit.posterior["study_sd"])))
 cols = ["strategy_label", "population_label", "studies", "men", "median_conc", "median_conc_lower95",
         "median_conc_upper95", "mean_conc", "new_study_median_lower95", "new_study_median_upper95",
         "evidence_flag", "sensitivity_diagnosis"]  # how far the data moved each number

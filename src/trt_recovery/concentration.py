@@ -108,40 +108,48 @@ def spread_table(fit) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Observed arm summaries (circles: means, squares: medians) and pooled medians (diamonds)."""
+def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "",
+                het: tuple[float, float, float] | None = None) -> plt.Figure:
+    """Observed arm summaries (circles: means, squares: medians) and pooled medians (diamonds), in
+    the metafor style: each row's estimate [interval] in a right-hand column, and the between-study
+    SD of the log median (tau, ``het`` = median, lower, upper) in the footnote."""
     rows, colours = cell_rows(
         observed, pooled,
         lambda r: f"{r.study_id}  {r.statistic} {r.value:g}, n={r.n} ({follow_up(r.time_months)})", "pooled median",
     )
-    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(11, 0.55 * len(rows) + 1.8))
     for y, (kind, _, r) in enumerate(reversed(rows)):
         c = colours[r["cell"]]
         if kind == "arm":
             marker = "o" if r["statistic"] == "mean" else "s"
             ax.plot(r["value"], y, marker, color=c, ms=6)
-            if not pd.isna(r["lower"]) and r["lower"] > 0:
+            has_interval = not pd.isna(r["lower"]) and r["lower"] > 0
+            if has_interval:
                 ax.plot([r["lower"], r["upper"]], [y, y], color=c, lw=1.2)
+            text = f"{r['statistic']} {r['value']:.3g}" + (f" [{r['lower']:.3g}, {r['upper']:.3g}]" if has_interval else "")
         else:
             ax.plot([r["new_study_median_lower95"], r["new_study_median_upper95"]], [y, y], color=c, lw=1, ls=":")
             m, lo, hi = r["median_conc"], r["median_conc_lower95"], r["median_conc_upper95"]
             ax.fill([lo, m, hi, m], [y, y + 0.3, y, y - 0.3], color=c, alpha=0.85)
+            text = f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
+        ax.annotate(text, xy=(1.02, y), xycoords=("axes fraction", "data"), va="center", fontsize=8,
+                    family="monospace", fontweight="bold" if kind == "pooled" else "normal")
+    ax.annotate("estimate [interval]", xy=(1.02, len(rows) - 0.4), xycoords=("axes fraction", "data"),
+                va="bottom", fontsize=8, fontweight="bold")
     ax.set_xscale("log")
     ax.set_yticks(range(len(rows)), [label for _, label, _ in reversed(rows)])
+    ax.set_ylim(-0.7, len(rows) - 0.1)
     for ref in (1, 5, 15):
         ax.axvline(ref, color="0.85", lw=0.8, zorder=0)
     ax.set_xlabel("Sperm concentration (million/mL, log scale)")
     ax.set_title(title or "Sperm concentration reached after stopping")
-    fig.text(
-        0.01,
-        0.005,
-        "Circles: reported means; squares: reported medians (lines: 95% CI of a mean, IQR or range as reported). "
-        "Diamonds: pooled median, 95% CrI (average study); dotted: 95% prediction interval (new study). "
-        "Grey lines: 1, 5 and 15 million/mL.",
-        fontsize=6.5,
-        wrap=True,
-    )
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    foot = ("Circles: reported means; squares: reported medians (lines: 95% CI of a mean, IQR or range as reported).\n"
+            "Diamonds: pooled median, 95% CrI (average study); dotted: 95% prediction interval (new study). "
+            "Grey lines: 1, 5 and 15 million/mL.")
+    if het is not None:
+        foot += f"\nBetween-study SD of the log median (tau): {het[0]:.2f} [{het[1]:.2f}, {het[2]:.2f}]."
+    fig.text(0.01, 0.005, foot, fontsize=6.5)
+    fig.tight_layout(rect=(0, 0.08, 0.8, 1))
     return fig
 
 
@@ -166,5 +174,5 @@ def report_fit(fit, name: str) -> list:
     out += write_table(observed, f"{name}_observed", float_format="{:.3g}")
     out += write_table(spread_table(fit), f"{name}_spread", float_format="{:.3g}")
     out += write_table(fit.exclusions, f"{name}_exclusions")
-    out += save_figure(forest_plot(observed, pooled), f"{name}_forest")
+    out += save_figure(forest_plot(observed, pooled, het=interval(fit.posterior["study_sd"])), f"{name}_forest")
     return out
