@@ -105,6 +105,12 @@ def shape_variable(fam: Family) -> str:
     return f"{fam.name}_{fam.shape_name}"
 
 
+def _sample_quantile(x: np.ndarray, p: float) -> float:
+    """The sample quantile; not finite when it falls among men who never recover (inf times)."""
+    with np.errstate(invalid="ignore"):
+        return float(np.quantile(x, p))
+
+
 def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Family,
                    seed: int, priors: dict[str, float]) -> ModelData:
     """Model data of the real shape with every observed value simulated from truth draw ``i``."""
@@ -140,7 +146,7 @@ def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Fam
                 n = max(1, int(round(r.size)))
                 sample[key] = (_draw_times(rng, fam, mu, shape, eta, n) if r.over_all
                                else _draw_recoverers(rng, fam, mu, shape, r.tau, n))
-            q = float(np.quantile(sample[key], r.p))
+            q = _sample_quantile(sample[key], r.p)
             if np.isfinite(q):
                 new["quantile_time"].append({**r._asdict(), "value": max(q, 1e-3)})
             elif r.p == 0.5:  # the simulated median over all men is not reached
@@ -159,7 +165,7 @@ def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Fam
             n = max(1, int(rng.choice(arr["sizes"][j], p=w / w.sum())))  # the number of men, from its prior
             x = (_draw_times(rng, fam, mu, shape, eta, n) if r.over_all
                  else _draw_recoverers(rng, fam, mu, shape, r.tau, n))
-            q = float(np.quantile(x, r.p))
+            q = _sample_quantile(x, r.p)
             if np.isfinite(q):
                 new["quantile_unknown_n"].append({**r._asdict(), "value": max(q, 1e-3)})
             elif r.p == 0.5:
