@@ -44,7 +44,7 @@ EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS)
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
 
-.PHONY: help all env validate data prisma certainty posterior-check dictionary fit figures notebooks test test-fast test-slow bench recovery verify loso sbc lab clean outputs priors
+.PHONY: help all env validate data prisma certainty posterior-check dictionary fit figures notebooks test test-fast test-slow bench recovery verify review loso sbc lab clean outputs priors
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
@@ -138,6 +138,9 @@ loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through D
 sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; hours on 2 cores)
 	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)
 
+review: validate $(POSTERIORS) ## Living review: validate, refit what changed, show what moved since the references and why (appends to analysis/CHANGELOG.md)
+	$(CLI) diff --changelog
+
 verify: $(POSTERIORS) $(HARMONISED) ## Refit if needed; compare every headline number and the derived data with analysis/reference (provenance header, cause of each mismatch)
 	$(CLI) verify
 
@@ -148,7 +151,7 @@ outputs: $(STAMP) ## List where every output is
 	$(CLI) outputs
 
 test: $(STAMP) ## Default tier (no NUTS) plus the small sampling tier: what CI runs
-	$(BIN)/pytest -m "not slow" -q
+	$(BIN)/pytest -m "not slow" -q --durations=10
 
 test-fast: $(STAMP) ## Default tier only (mocked samplers and hand-built posteriors; no NUTS)
 	$(BIN)/pytest -m "not slow and not sampling" -q

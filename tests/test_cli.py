@@ -213,3 +213,29 @@ def test_a_copied_tree_is_refused_unless_chosen_explicitly(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)  # outside any project tree: the package's own root is used
     monkeypatch.delenv("TRT_RECOVERY_ROOT")
     assert paths.tree_mismatch() is None
+
+
+def test_diff_says_what_moved_and_which_rows_are_behind_it(mock_survival_fit, tmp_path):
+    from trt_recovery import review
+    from trt_recovery import verify as V
+
+    path = mock_survival_fit.path
+    ref = V.write_reference("mocksurv", posterior=path, target=tmp_path / "ref.json")
+    table, evidence = review.diff("mocksurv", posterior=path, reference=ref)
+    assert (table["status"] == "unchanged").all() and evidence == {"added": [], "removed": [], "changed": []}
+    data = json.loads(ref.read_text())
+    key = next(k for k in data["values"] if k.startswith("p_recovered_12m"))
+    data["values"][key] -= 0.2
+    used = sorted(data["rows"])
+    data["rows"][used[0]] = "0" * 12  # a row whose content changed
+    data["rows"]["gone_row_1"] = "1" * 12  # a row that is no longer used
+    del data["rows"][used[1]]  # a row added since
+    ref.write_text(json.dumps(data))
+    table, evidence = review.diff("mocksurv", posterior=path, reference=ref)
+    row = table.set_index("quantity").loc[key]
+    assert row["status"] == "moved" and row["change"] == pytest.approx(0.2, abs=0.01)
+    assert evidence == {"added": [used[1]], "removed": ["gone_row_1"], "changed": [used[0]]}
+    text = review.describe("mocksurv", table, evidence)
+    assert "rows added: " + used[1] in text and "moved beyond Monte Carlo error" in text
+    log = review.append_changelog([text], target=tmp_path / "CHANGELOG.md", today="2026-11-29")
+    assert "## 2026-11-29" in log.read_text() and key in log.read_text()

@@ -269,6 +269,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from trt_recovery import review
+    from trt_recovery import verify as V
+
+    names = args.analyses or sorted(p.stem for p in V.REFERENCE_DIR.glob("*.json") if p != V.DERIVED_REFERENCE)
+    blocks = []
+    for n in names:
+        table, evidence = review.diff(n)
+        blocks.append(review.describe(n, table, evidence))
+        print(blocks[-1] + "\n")
+    if args.changelog:
+        print(f"appended to {_rel(review.append_changelog(blocks))}")
+    return 0
+
+
 def cmd_loso(args: argparse.Namespace) -> int:
     from trt_recovery import loso
 
@@ -464,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("analyses", nargs="*")
     p.add_argument("--write-reference", action="store_true", help="rewrite the reference files (maintainers)")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("diff", help="what moved since the committed references, and the rows added, removed or changed")
+    p.add_argument("analyses", nargs="*")
+    p.add_argument("--changelog", action="store_true", help="append a dated entry to analysis/CHANGELOG.md")
+    p.set_defaults(func=cmd_diff)
     p = sub.add_parser("loso", help="leave-one-study-out refits of cached analyses (influence table)")
     p.add_argument("analyses", nargs="+")
     p.add_argument("--retry-target-accept", type=float, default=0.999,

@@ -128,6 +128,8 @@ def write_readme_figure(posterior: str | Path = "survival", target: Path | None 
 
 
 def write_reference(name: str, posterior: str | Path | None = None, target: Path | None = None) -> Path:
+    from trt_recovery.review import row_hashes
+
     source = posterior or name
     h = headline(source)
     fit = load_fit(source)
@@ -135,6 +137,7 @@ def write_reference(name: str, posterior: str | Path | None = None, target: Path
     # change is not refitted, so its own data_hash may be older; provenance keeps both)
     payload = {"analysis": name, "seed": fit.seed, "data_hash": _repository_data_hash(),
                "provenance": provenance(fit),
+               "rows": row_hashes(fit.used),
                "values": {r.quantity: round(r.value, 6) for r in h.itertuples()},
                "mcse": {r.quantity: round(r.mcse, 6) for r in h.itertuples()}}
     p = target or reference_path(name)
