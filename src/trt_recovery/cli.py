@@ -455,11 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_notebook)
     p = sub.add_parser("predict", help="P(recovered by t), median time and P(never) for a profile")
     p.add_argument("--analysis", default="survival", help="analysis name, or a path to a saved posterior (.nc)")
-    p.add_argument("--strategy", default="none")
-    p.add_argument("--population", default="trt")
-    p.add_argument("--threshold", default="any")
-    p.add_argument("--preparation", default=None)
-    from trt_recovery.survival.design import COVARIATES
+    from trt_recovery.schema import load_schema
+    from trt_recovery.survival.design import COVARIATES, FACTOR
+
+    vocab = load_schema().terms
+    p.add_argument("--strategy", default="none", help=f"restart strategy (default none); one of: {', '.join(vocab('strategy'))}")
+    p.add_argument("--population", default="trt", help=f"default trt; one of: {', '.join(vocab('population'))}")
+    p.add_argument("--threshold", default="any", help=f"recovery threshold (default any); one of: {', '.join(vocab('threshold'))}")
+    p.add_argument("--preparation", default=None,
+                   help="androgen preparation (default: the population average); one of: "
+                        f"{', '.join(FACTOR['preparation'].all_levels())}")
 
     for cov in COVARIATES:
         p.add_argument(cov.cli_flag, type=float, default=None, dest=_covariate_dest(cov.cli_flag),
