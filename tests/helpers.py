@@ -168,4 +168,28 @@ def hand_built(fit, values: dict[str, object]):
     return out
 
 
+def clipped_texts(fig, tolerance: float = 1.0) -> list[str]:
+    """The visible texts of a figure that reach outside it once rendered (titles, labels, notes)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    undrawn = set()  # tick labels of ticks outside the axis limits are never drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not lo - 1e-9 * (1 + abs(lo)) <= tick.get_loc() <= hi + 1e-9 * (1 + abs(hi)):
+                    undrawn |= {id(tick.label1), id(tick.label2)}
+    out = []
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip() or id(t) in undrawn:
+            continue
+        bb = t.get_window_extent(renderer)
+        if bb.x0 < box.x0 - tolerance or bb.x1 > box.x1 + tolerance or bb.y0 < box.y0 - tolerance or bb.y1 > box.y1 + tolerance:
+            out.append(t.get_text())
+    return out
+
+
 __all__ = ["math"]

@@ -148,8 +148,8 @@ def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "",
             "Grey lines: 1, 5 and 15 million/mL.")
     if het is not None:
         foot += f"\nBetween-study SD of the log median (tau): {het[0]:.2f} [{het[1]:.2f}, {het[2]:.2f}]."
-    fig.text(0.01, 0.005, foot, fontsize=6.5)
-    fig.tight_layout(rect=(0, 0.08, 0.8, 1))
+    fig.text(0.01, 0.005, foot, fontsize=6.5, va="bottom")
+    fig.tight_layout(rect=(0, min(0.4, 0.5 / fig.get_figheight()), 0.8, 1))  # room for the three-line footnote
     return fig
 
 

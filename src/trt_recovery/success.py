@@ -153,8 +153,8 @@ def forest_plot(observed: pd.DataFrame, pooled: pd.DataFrame, title: str = "",
     if het:
         foot += (f"\nBetween-study SD of the logit (tau): {het['tau_median']:.2f} "
                  f"[{het['tau_lower95']:.2f}, {het['tau_upper95']:.2f}], shared by all cells.")
-    fig.text(0.01, 0.005, foot, fontsize=7)
-    fig.tight_layout(rect=(0, 0.07, 0.8, 1))
+    fig.text(0.01, 0.005, foot, fontsize=7, va="bottom")
+    fig.tight_layout(rect=(0, min(0.4, 0.5 / fig.get_figheight()), 0.8, 1))  # room for the three-line footnote
     return fig
 
 

@@ -98,8 +98,30 @@ def main_table(fit, population: str = "trt", threshold: str = "any", t_check: fl
     return pd.DataFrame(rows)
 
 
+def observed_points(fit, strategy: str, population: str, threshold: str) -> list[tuple[float, float]]:
+    """Observed points on the cumulative recovery curve of one strategy, population and threshold,
+    as reported: r of n by t (counts from time zero, and counts whose denominator is not reported
+    but whose time is), and medians over all men (half the men recovered by the median)."""
+    arms = fit.arms
+    keep = set(arms.index[(arms["strategy"] == strategy) & (arms["population"] == population)])
+    out: list[tuple[float, float]] = []
+    for name, tab in fit.terms.items():
+        if not len(tab):
+            continue
+        tab = tab[tab["arm_id"].isin(keep) & (tab["threshold"] == threshold)]
+        for r in tab.itertuples():
+            if name == "interval_count" and r.t0 == 0 and r.at_risk > 0:
+                out.append((float(r.t1), r.events / r.at_risk))
+            elif name == "marginal_count" and not pd.isna(r.time):
+                out.append((float(r.time), float(r.proportion)))
+            elif name in ("quantile_time", "quantile_unknown_n") and r.over_all:
+                out.append((float(r.value), float(r.p)))
+    return out
+
+
 def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: int = 1) -> plt.Figure:
-    """P(recovered by t) per strategy with direct evidence; 95% bands (average study, new study dotted).
+    """P(recovered by t) per strategy with direct evidence; 95% bands (average study, new study dotted);
+    the observed points of arms of this population and threshold (:func:`observed_points`).
 
     Each legend entry says what the curve rests on (studies and men in this population) and the
     evidence flag of its P(recovered by 12 months) (:func:`trt_recovery.summaries.evidence_flag`).
@@ -135,6 +157,10 @@ def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: in
         ax.plot(TIMES, q[1], color=c, lw=2, label="median")
         ax.plot(TIMES, qn[0], color=c, lw=0.8, ls=":", label="95% range for a new study")
         ax.plot(TIMES, qn[1], color=c, lw=0.8, ls=":")
+        pts = [(t, y) for t, y in observed_points(fit, s, population, threshold) if t <= max(TIMES)]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), "o", mfc="white", mec="black", ms=4.5, mew=1,
+                    label="observed arm (as reported)")
         ax.set_title(f"{strategy_label(s)}\n{rests}" + (f"; {flags[s]}" if s in flags else ""), fontsize=8)
         ax.set_ylim(0, 1)
         ax.tick_params(labelsize=7)
@@ -146,7 +172,12 @@ def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: in
         visible = [r for r in range(nrow) if r * ncol + j < len(strategies)]
         axes[visible[-1], j].set_xlabel("Months since time zero", fontsize=8)
         axes[visible[-1], j].tick_params(labelbottom=True)
-    handles, labels = axes.ravel()[min(1, len(strategies) - 1)].get_legend_handles_labels()
+    handles, labels = {}, []
+    for a in axes.ravel()[: len(strategies)]:  # every kind of line and marker once
+        for h, lab in zip(*a.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    labels = list(handles)
+    handles = list(handles.values())
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
     title = fit.config_dict.get("title") or fit.analysis
     fig.suptitle(f"{title}\n{population_label(population)}; recovery = {threshold_label(threshold)}", fontsize=9)
