@@ -66,6 +66,13 @@ def mcse_median(draws) -> float:
 DATA_INFORMED, PARTLY_INFORMED = 0.5, 0.1
 
 
+def _finite_sd(draws) -> float:
+    """SD of the finite draws (a median time is infinite in draws where it is never reached)."""
+    x = np.asarray(draws, float).reshape(-1)
+    x = x[np.isfinite(x)]
+    return float(np.std(x)) if len(x) else float("nan")
+
+
 def contraction(prior_draws, posterior_draws) -> float:
     """1 - posterior variance / prior variance of a quantity (finite draws only; nan when undefined).
 
@@ -108,8 +115,7 @@ def flag_columns(prior_draws, posterior_draws, sensitivity: dict | None = None, 
     quantity, as table columns (``sensitivity``: a row of
     :func:`trt_recovery.power_scaling.sensitivity_table`, when the fit allows it)."""
     c = contraction(prior_draws, posterior_draws)
-    out = {"prior_sd": float(np.nanstd(np.asarray(prior_draws, float))),
-           "posterior_sd": float(np.nanstd(np.asarray(posterior_draws, float))),
+    out = {"prior_sd": _finite_sd(prior_draws), "posterior_sd": _finite_sd(posterior_draws),
            "contraction": c}
     dominated = False
     if sensitivity is not None:
