@@ -91,3 +91,12 @@ def test_summary_of_findings_from_a_fit(mock_success_fit):
     assert list(dict.fromkeys(sof["target_population"])) == [p for p in load_rules().target_populations
                                                            if p in set(sof["target_population"])]
     assert (sof["lower95"] <= sof["estimate"]).all() and (sof["estimate"] <= sof["upper95"]).all()
+
+
+def test_arm_weights_fill_an_unknown_arm_size_with_the_median_of_the_others():
+    import pandas as pd
+
+    from trt_recovery.certainty import _weights
+
+    arms = pd.DataFrame({"arm_n": pd.array([12, 15, pd.NA], dtype="Int64")})
+    assert _weights(arms).tolist() == [12.0, 15.0, 13.5]

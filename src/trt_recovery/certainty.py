@@ -68,7 +68,8 @@ def load_rules(path: Path | None = None) -> Rules:
 
 
 def _weights(arms: pd.DataFrame) -> np.ndarray:
-    n = pd.to_numeric(arms["arm_n"], errors="coerce") if "arm_n" in arms else pd.Series(np.nan, index=arms.index)
+    n = (pd.to_numeric(arms["arm_n"], errors="coerce").astype(float) if "arm_n" in arms
+         else pd.Series(np.nan, index=arms.index))  # float: an Int64 column cannot take a median like 13.5
     fill = float(n.median()) if n.notna().any() else 1.0
     return n.fillna(fill).clip(lower=1).to_numpy(float)
 
