@@ -29,6 +29,7 @@
 
 # %% tags=["parameters"]
 analysis = "success_rate"
+preservation = "preservation"
 
 # %%
 from IPython.display import Markdown, display
@@ -109,7 +110,7 @@ for r in pooled.itertuples():
 # same answer).
 
 # %%
-pres = load_fit("preservation")
+pres = load_fit(preservation)
 print(pres.summary_line())
 p_observed = success.observed_rates(pres.used)
 p_pooled = success.pooled_table(pres, count=success.WORDING["preservation"]["count"])

@@ -91,6 +91,17 @@ def mock_success_fit(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def mock_preservation_fit(tmp_path_factory):
+    """The preservation model on the repository's data, with prior draws for a posterior."""
+    from trt_recovery.harmonise import harmonise
+    from trt_recovery.validate import load_dataset
+
+    return _mock_fit(tmp_path_factory, "mockpres", "binomial_preservation", harmonise(load_dataset()).outcomes,
+                     data={"populations": ["trt", "aas", "mixed", "contraception"],
+                           "strategies": ["continued_trt", "hcg_during_trt", "fsh_during_trt", "hcg_fsh_during_trt"]})
+
+
+@pytest.fixture(scope="session")
 def mock_concentration_fit(tmp_path_factory):
     table, _ = helpers.simulate_concentration_arms(seed=1, n_arms=8)
     return _mock_fit(tmp_path_factory, "mockconc", "lognormal_concentration", table)

@@ -77,14 +77,6 @@ def test_threshold_ladder_never_raises_a_rate_and_free_thresholds_go_both_ways(r
             assert (d > 0.1).mean() > 0.2 and (d < -0.1).mean() > 0.2
 
 
-@pytest.fixture(scope="module")
-def mock_preservation_fit(tmp_path_factory, repo_outcomes):
-    from conftest import _mock_fit
-
-    return _mock_fit(tmp_path_factory, "mockpres", "binomial_preservation", repo_outcomes,
-                     data={"populations": ["trt", "aas", "mixed", "contraception"], "strategies": DURING})
-
-
 def test_contrasts_against_androgen_alone_are_the_difference_of_the_cell_rates(mock_preservation_fit):
     from trt_recovery.success import contrast_table
 

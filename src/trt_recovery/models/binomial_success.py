@@ -128,7 +128,8 @@ def threshold_coords(thresholds) -> dict[str, list[str]]:
     from trt_recovery.survival.design import ladder_segments
 
     schema = load_schema()
-    return {"threshold_segment": [label for label, _ in ladder_segments(thresholds)],
+    on_ladder = any((schema.threshold_rank(t) or 0) > 0 for t in thresholds)  # a step below any sperm is used
+    return {"threshold_segment": [label for label, _ in ladder_segments(thresholds)] if on_ladder else [],
             "threshold_free": [t for t in schema.unordered_thresholds() if t in set(thresholds)]}
 
 
@@ -141,11 +142,14 @@ def threshold_shift(thresholds: list[str], coords, priors):
     segments, free_levels = coords["threshold_segment"], coords["threshold_free"]
     if not segments and not free_levels:
         return pt.zeros(len(thresholds))
-    sizes = np.array([len(st) for _, st in segments_from_labels(segments)], dtype=float)
-    total = pm.HalfNormal("threshold_total", priors["threshold_total_scale"])
-    weights = (pm.Dirichlet("threshold_weights", priors["threshold_weight_concentration"] * sizes, dims="threshold_segment")
-               if len(sizes) > 1 else pt.ones(len(sizes)))
-    steps = pm.Deterministic("threshold_step", total * weights, dims="threshold_segment")
+    if segments:
+        sizes = np.array([len(st) for _, st in segments_from_labels(segments)], dtype=float)
+        total = pm.HalfNormal("threshold_total", priors["threshold_total_scale"])
+        weights = (pm.Dirichlet("threshold_weights", priors["threshold_weight_concentration"] * sizes,
+                                dims="threshold_segment") if len(sizes) > 1 else pt.ones(len(sizes)))
+        steps = pm.Deterministic("threshold_step", total * weights, dims="threshold_segment")
+    else:  # no threshold below any sperm on the ladder: no ladder parameter (none would touch the data)
+        steps, segments = pt.zeros(1), [load_schema().threshold_ladder[-1]]
     free = (pm.Normal("threshold_free_effect", 0.0, priors["threshold_free_sd"], dims="threshold_free")
             if free_levels else None)
     return threshold_effect(thresholds, steps, free, free_levels, segments)
