@@ -243,7 +243,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from trt_recovery import verify as V
 
-    names = args.analyses or sorted(p.stem for p in V.REFERENCE_DIR.glob("*.json") if p != V.DERIVED_REFERENCE)
+    names = args.analyses or V.reference_names()
     if args.write_reference:
         for n in names:
             print(f"wrote {_rel(V.write_reference(n))}")
@@ -273,7 +273,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from trt_recovery import review
     from trt_recovery import verify as V
 
-    names = args.analyses or sorted(p.stem for p in V.REFERENCE_DIR.glob("*.json") if p != V.DERIVED_REFERENCE)
+    names = args.analyses or V.reference_names()
     blocks = []
     for n in names:
         table, evidence = review.diff(n)

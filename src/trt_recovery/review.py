@@ -40,7 +40,7 @@ def row_hashes(used: pd.DataFrame) -> dict[str, str]:
 def diff(name: str, posterior: str | Path | None = None, reference: Path | None = None) -> tuple[pd.DataFrame, dict]:
     """Headline numbers against the reference, and the rows added, removed or changed since."""
     from trt_recovery.posterior import load_fit
-    from trt_recovery.verify import FLOOR, N_MCSE, as_read, headline, reference_path
+    from trt_recovery.verify import as_read, headline, reference_path, tolerance
 
     ref = json.loads((reference or reference_path(name)).read_text(encoding="utf-8"))
     source = posterior or name
@@ -50,7 +50,7 @@ def diff(name: str, posterior: str | Path | None = None, reference: Path | None 
     for q in sorted(set(ref["values"]) | set(now.index), key=lambda k: (k not in ref["values"], k)):
         then_v = ref["values"].get(q, np.nan)
         now_v = now["value"].get(q, np.nan)
-        tol = max(N_MCSE * float(np.hypot(now["mcse"].get(q, 0.0), ref.get("mcse", {}).get(q, 0.0))), FLOOR)
+        tol = tolerance(now["mcse"].get(q, 0.0), ref.get("mcse", {}).get(q, 0.0))
         label, then_r = as_read(q, then_v)
         _, now_r = as_read(q, now_v)
         if np.isnan(then_v) or np.isnan(now_v):

@@ -34,6 +34,7 @@ from trt_recovery import paths
 from trt_recovery.posterior import load_fit
 
 REFERENCE_DIR = paths.ANALYSIS_DIR / "reference"
+DERIVED_REFERENCE = REFERENCE_DIR / "derived.json"
 N_MCSE = 4.0
 FLOOR = 0.005
 #: derived files whose bytes are part of the reproduction (relative to the results directory)
@@ -106,6 +107,17 @@ def reference_path(name: str) -> Path:
     return REFERENCE_DIR / f"{name}.json"
 
 
+def reference_names() -> list[str]:
+    """The analyses with a committed reference (the derived-data reference is not one)."""
+    return sorted(p.stem for p in REFERENCE_DIR.glob("*.json") if p != DERIVED_REFERENCE)
+
+
+def tolerance(mcse_now: float, mcse_reference: float) -> float:
+    """How far a reproduced number may lie from its reference: four combined Monte Carlo errors,
+    at least ``FLOOR``."""
+    return max(N_MCSE * float(np.hypot(mcse_now, mcse_reference)), FLOOR)
+
+
 #: The README's main figure: a small committed copy, rewritten with the references (its PNG text
 #: chunk records the data hash, and a test keeps it in step with the data like the JSON files).
 README_FIGURE = REFERENCE_DIR / "survival_curves.png"
@@ -169,8 +181,7 @@ def verify(name: str, posterior: str | Path | None = None, reference: Path | Non
             rows.append({"analysis": name, "quantity": label, "reference": ref_read, "reproduced": np.nan,
                          "tolerance": np.nan, "status": "FAIL (missing)", "cause": cause})
             continue
-        mcse = np.hypot(h.loc[q, "mcse"], ref["mcse"].get(q, 0.0))
-        tol = max(N_MCSE * mcse, FLOOR)
+        tol = tolerance(h.loc[q, "mcse"], ref["mcse"].get(q, 0.0))
         value = h.loc[q, "value"]
         ok = abs(value - ref_value) <= tol
         rows.append({"analysis": name, "quantity": label, "reference": round(ref_read, 4),
@@ -213,9 +224,6 @@ def derived_hashes(results_dir: Path | None = None) -> dict[str, str]:
         f = root / rel
         out[rel] = hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else "absent"
     return out
-
-
-DERIVED_REFERENCE = REFERENCE_DIR / "derived.json"
 
 
 def write_derived_reference(target: Path | None = None) -> Path:

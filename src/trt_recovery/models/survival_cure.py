@@ -194,15 +194,37 @@ class Term:
     observed: str
     columns: tuple[str, ...]
     logp: Callable
+    #: for a term with constant candidate arrays (built from its rows and the priors, not observed
+    #: columns): ``bind(rows, priors, fam)`` returns ``logp(observed, *columns, mu, shape, log_pi,
+    #: log1m_pi)`` with those arrays closed over
+    bind: Callable | None = None
+
+    def bound_logp(self, rows: pd.DataFrame, priors: dict[str, float], fam: Family) -> Callable:
+        """The term's log-density as the model graph calls it (``fam`` and any constants bound)."""
+        if self.bind is not None:
+            return self.bind(rows, priors, fam)
+        return lambda v, *args: self.logp(v, *args, fam)
+
+
+def _bind_marginal_count(rows, priors, fam):
+    blocks = marginal_blocks(rows, priors)
+    return lambda v, m, k, lp, l1p: marginal_block_logp(blocks, m, k, lp, l1p, fam)
+
+
+def _bind_quantile_unknown_n(rows, priors, fam):
+    arr = quantile_size_arrays(rows, priors)
+    return lambda v, p, oa, tau, m, k, lp, l1p: lik.quantile_unknown_n_logp(
+        v, p, oa, tau, arr["sizes"], arr["log_w"], m, k, lp, l1p, fam)
 
 
 TERMS: tuple[Term, ...] = (
     Term("interval_count", "events", ("at_risk", "t0", "t1"), lik.interval_count_logp),
     # denominator and/or time not reported: candidates built from the priors in ``marginal_arrays``
-    Term("marginal_count", "proportion", (), lik.marginal_count_logp),
+    Term("marginal_count", "proportion", (), lik.marginal_count_logp, bind=_bind_marginal_count),
     Term("quantile_time", "value", ("p", "size", "over_all", "tau"), lik.quantile_logp),
     # number of men not reported: candidates and weights built from the bound in ``quantile_size_arrays``
-    Term("quantile_unknown_n", "value", ("p", "over_all", "tau"), lik.quantile_unknown_n_logp),
+    Term("quantile_unknown_n", "value", ("p", "over_all", "tau"), lik.quantile_unknown_n_logp,
+         bind=_bind_quantile_unknown_n),
     Term("mean_time", "value", ("size", "sd_reported", "has_sd", "tau"), lik.mean_time_logp),  # after impute_mean_sd
     Term("not_reached", "t", ("size",), lik.not_reached_logp),
     Term("individual_time", "time", ("event",), lik.individual_logp),
@@ -574,43 +596,13 @@ def make_build(fam: Family):
                 eta = arm_eta[a] + design.threshold_effect(thr, par["threshold_cure_step"], par.get("threshold_cure_free"),
                                                            free, segs)
                 weight = pm.Data(f"{term.name}_weight", t["weight"].to_numpy(float), dims=f"{term.name}_obs")
-                if term.name == "marginal_count":
-                    blocks = marginal_blocks(t, priors)
-                    observed_term(
-                        term.name,
-                        lambda v, m, k, lp, l1p, _b=blocks: marginal_block_logp(_b, m, k, lp, l1p, fam),
-                        t["proportion"].to_numpy(float),
-                        [mu, par["shape"], -pt.softplus(-eta), -pt.softplus(eta)],
-                        weight,
-                        f"{term.name}_obs",
-                    )
-                    if isinstance(predict, str) and predict == OBSERVATIONS:
-                        pm.Deterministic(f"{term.name}_time_logscale", mu, dims=f"{term.name}_obs")
-                        pm.Deterministic(f"{term.name}_cure_logit", eta, dims=f"{term.name}_obs")
-                    continue
-                if term.name == "quantile_unknown_n":
-                    arr = quantile_size_arrays(t, priors)
-                    observed_term(
-                        term.name,
-                        lambda v, p, oa, tau, m, k, lp, l1p, _a=arr: lik.quantile_unknown_n_logp(
-                            v, p, oa, tau, _a["sizes"], _a["log_w"], m, k, lp, l1p, fam),
-                        t["value"].to_numpy(float),
-                        [*(t[c].to_numpy(float) for c in term.columns), mu, par["shape"], -pt.softplus(-eta),
-                         -pt.softplus(eta)],
-                        weight,
-                        f"{term.name}_obs",
-                    )
-                    if isinstance(predict, str) and predict == OBSERVATIONS:
-                        pm.Deterministic(f"{term.name}_time_logscale", mu, dims=f"{term.name}_obs")
-                        pm.Deterministic(f"{term.name}_cure_logit", eta, dims=f"{term.name}_obs")
-                    continue
                 if term.name == "mean_time" and (t["has_sd"] == 0).any():
                     cv = fallback_cv(fam, priors["shape_median"])
                     t = t.assign(sd_reported=np.where(t["has_sd"] > 0, t["sd_reported"], cv * t["value"]), has_sd=1)
                 columns = [t[c].to_numpy(float) for c in term.columns]
                 observed_term(
                     term.name,
-                    lambda v, *args, _lp=term.logp: _lp(v, *args, fam),
+                    term.bound_logp(t, priors, fam),
                     t[term.observed].to_numpy(float),
                     [*columns, mu, par["shape"], -pt.softplus(-eta), -pt.softplus(eta)],
                     weight,
