@@ -25,12 +25,15 @@ PYTHON ?= $(shell for p in python3.12 python3.13 \
 DATA      := data/schema.yaml data/studies.csv data/arms.csv data/outcomes.csv
 SCREENING := $(wildcard data/screening.csv)
 # Code that changes what a fit computes. Plotting and reporting code is not here, so editing a
-# figure never triggers a refit.
+# figure never triggers a refit. Each fit depends on its own stamp (rows it uses, its model's code
+# identity, its resolved config: trt-recovery stamps), so an edit of one model's code refits only
+# the analyses of that model; FIT_SRC (sampling, saving, config parsing) concerns every fit.
 MODEL_SRC := $(wildcard src/trt_recovery/models/*.py) src/trt_recovery/fitting.py src/trt_recovery/posterior.py \
              src/trt_recovery/survival/families.py src/trt_recovery/survival/likelihood.py \
              src/trt_recovery/survival/km.py src/trt_recovery/survival/design.py \
              src/trt_recovery/harmonise.py src/trt_recovery/validate.py src/trt_recovery/schema.py \
-             src/trt_recovery/config.py
+             src/trt_recovery/config.py src/trt_recovery/stamps.py
+FIT_SRC   := src/trt_recovery/fitting.py src/trt_recovery/config.py
 ANALYSES  := $(basename $(notdir $(wildcard analysis/*.yaml)))
 # Sensitivity and model-check variants (configs with `extends:`): a failed fit is reported as
 # failed without stopping the build; their make target is a status file written either way.
@@ -44,14 +47,14 @@ EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS)
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
 
-.PHONY: help all env validate data prisma certainty posterior-check dictionary fit figures notebooks test test-fast test-slow bench recovery verify review loso sbc lab clean outputs priors
+.PHONY: help all env validate data prisma certainty site posterior-check dictionary fit figures notebooks test test-fast test-slow bench recovery verify review loso sbc lab clean outputs priors
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 	@echo "Set PYTHON=/path/to/python3.12 to choose the interpreter used to build $(VENV)."
 
-all: env validate data prisma fit figures certainty notebooks outputs ## Create the environment if missing and reproduce every result
+all: env validate data prisma fit figures certainty notebooks site outputs ## Create the environment if missing and reproduce every result
 
 env: $(STAMP) ## Create .venv with a Python >= 3.12 and install the package
 
@@ -92,19 +95,20 @@ fit: posterior-check $(POSTERIORS) ## Fit every analysis in analysis/*.yaml (ski
 posterior-check: $(STAMP)
 	@$(CLI) check-posteriors
 
-# Each fit depends on the hash of the rows its model uses (a stamp rewritten only when it changes),
-# not on the raw tables: a data edit refits only the analyses whose selected rows changed.
-$(STAMPS)/.refreshed: $(DATA) $(STAMP)
+# Each fit depends on its stamp (rows its model uses, its model's code identity and its resolved
+# config; rewritten only when it changes), not on the raw tables nor on every model's code: a data
+# edit refits only the analyses whose selected rows changed, a code edit only that model's analyses.
+$(STAMPS)/.refreshed: $(DATA) $(MODEL_SRC) $(wildcard analysis/*.yaml) $(STAMP)
 	$(CLI) stamps
 	@touch $@
 
 $(STAMPS)/%.inputs: $(STAMPS)/.refreshed ;
 .SECONDARY: $(addprefix $(STAMPS)/,$(addsuffix .inputs,$(ANALYSES)))
 
-$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(STAMPS)/%.inputs $(MODEL_SRC) $(STAMP)
+$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(STAMPS)/%.inputs $(FIT_SRC) $(STAMP)
 	$(CLI) fit $*
 
-$(RESULTS)/posteriors/%.status.json: analysis/%.yaml $(STAMPS)/%.inputs $(MODEL_SRC) $(STAMP)
+$(RESULTS)/posteriors/%.status.json: analysis/%.yaml $(STAMPS)/%.inputs $(FIT_SRC) $(STAMP)
 	$(CLI) fit $* --allow-failure --status-file $@
 
 # Reports are rebuilt when their fit or the code changes (a stamp per analysis), never refit.
@@ -121,6 +125,21 @@ $(MAIN_REPORTS): $(RESULTS)/reports/%.done: $(RESULTS)/posteriors/%.nc $(REPORT_
 $(SENS_REPORTS): $(RESULTS)/reports/%.done: $(RESULTS)/posteriors/%.status.json $(REPORT_SRC) $(STAMP)
 	$(CLI) report $*
 	@mkdir -p $(@D) && touch $@
+
+SITE := $(RESULTS)/site/index.html
+CALCULATOR := $(RESULTS)/calculator/survival.npz
+
+site: $(SITE) ## Self-contained HTML page: recovery calculator, summary of findings, forest plots, curves (opens from file://)
+
+# the calculator bundle: the survival fit's predictors split into components through its graph
+# (also what lets `trt-recovery predict` answer in under a second)
+$(CALCULATOR): $(RESULTS)/posteriors/survival.nc src/trt_recovery/survival/calculator.py src/trt_recovery/survival/predict.py \
+		src/trt_recovery/power_scaling.py $(STAMP)
+	$(CLI) calculator survival
+
+$(SITE): $(CALCULATOR) $(RESULTS)/tables/summary_of_findings.csv $(RESULTS)/figures/prisma_flow.png $(MAIN_REPORTS) \
+		src/trt_recovery/site.py $(wildcard src/trt_recovery/site_assets/*) $(STAMP)
+	$(CLI) site
 
 notebooks: $(EXECUTED) ## Execute every notebook headless into analysis/results/notebooks
 
@@ -159,7 +178,8 @@ test-fast: $(STAMP) ## Default tier only (mocked samplers and hand-built posteri
 test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
 	$(BIN)/pytest -m slow -q
 
-bench: $(STAMP) ## Benchmark sampler backends on the real data
+bench: $(STAMP) $(CALCULATOR) ## Benchmark sampler backends on the real data, and predict (graph vs calculator bundle)
+	$(PY) -m trt_recovery.bench --predict
 	$(PY) -m trt_recovery.bench
 
 recovery: $(STAMP) ## Survival-model parameter recovery over 20 seeds (about 15 minutes)

@@ -122,3 +122,14 @@ def tiny_survival_fit(tmp_path_factory, simulated_survival_table):
     path = tmp_path_factory.mktemp("tinysurv") / "tinysurv.nc"
     return fit_analysis(cfg, harmonised_outcomes=simulated_survival_table, path=path, log_likelihood=False,
                         prior_draws=0)
+
+
+@pytest.fixture(scope="session")
+def mock_survival_bundle(mock_survival_fit):
+    """The calculator bundle of the mocked survival fit: (arrays, meta), built once per session."""
+    import pytensor
+
+    from trt_recovery.survival.calculator import build_bundle
+
+    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+        return build_bundle(mock_survival_fit)

@@ -99,6 +99,22 @@ def test_input_stamps_move_only_for_the_analysis_whose_rows_changed(tmp_path):
     assert after["concentration"] != before["concentration"]
 
 
+def test_stamps_move_only_for_the_analyses_whose_model_code_changed(monkeypatch):
+    """An edit of the binomial model's code moves the success analysis's stamp, not the survival
+    one's (make refits by stamp, so it refits only the analyses of the edited model)."""
+    from trt_recovery.models.base import ModelSpec
+    from trt_recovery.stamps import stamp_texts
+
+    before = stamp_texts(["success_rate", "survival"])
+    assert [line.split()[0] for line in before["survival"].splitlines()] == ["rows", "model", "config"]
+    real = ModelSpec.identity
+    monkeypatch.setattr(ModelSpec, "identity", lambda self: "edited" if self.name == "binomial_success" else real(self))
+    after = stamp_texts(["success_rate", "survival"])
+    assert after["survival"] == before["survival"]
+    assert after["success_rate"] != before["success_rate"]
+    assert "model edited" in after["success_rate"]
+
+
 def test_model_identity_ignores_documentation_but_not_code():
     from trt_recovery.models.base import _code_only
 

@@ -7,7 +7,12 @@ the sampling call, minimum bulk ESS, ESS per second of sampling wall time, peak 
 the process, and whether the convergence checks passed. Timings are measurements on this machine,
 never asserted in tests.
 
-Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie,numpyro]``.
+``--predict`` times ``trt-recovery predict`` for one profile in fresh processes, before and after
+in one run: through the model's graph (``--full``: the sampler stack loads, the model is rebuilt) and
+from the calculator bundle (numpy only; ``make site`` builds the bundle). Median and range of
+:data:`PREDICT_REPEATS` runs each.
+
+Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie,numpyro] [--predict]``.
 """
 
 from __future__ import annotations
@@ -82,12 +87,48 @@ def run_one(analysis: str, backend: str) -> dict:
     }
 
 
+PREDICT_REPEATS = 5
+PREDICT_ARGS = ["predict", "--strategy", "hcg_serm", "--trt-months", "60", "--age", "38", "--times", "6,12"]
+
+
+def predict_timing(repeats: int = PREDICT_REPEATS) -> pd.DataFrame:
+    """Wall time of ``trt-recovery predict`` (a fresh process each run), through the graph and from
+    the bundle; refuses to time the bundle path when the bundle is missing or out of date."""
+    from trt_recovery.survival.calculator import fresh_bundle
+
+    if fresh_bundle("survival") is None:
+        raise SystemExit("no current calculator bundle for 'survival': run `make site` first")
+    cli = [sys.executable, "-m", "trt_recovery.cli"]
+    rows = []
+    for label, extra in (("through the graph (--full)", ["--full"]), ("calculator bundle", [])):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            proc = subprocess.run(cli + PREDICT_ARGS + extra, capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            if proc.returncode != 0:
+                raise SystemExit(f"predict failed: {proc.stderr.strip()}")
+        s = pd.Series(times)
+        rows.append({"path": label, "runs": repeats, "median_s": round(s.median(), 3), "min_s": round(s.min(), 3),
+                     "max_s": round(s.max(), 3)})
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trt_recovery.bench", description=__doc__)
     parser.add_argument("analyses", nargs="*", help="analysis names (default: the two main analyses)")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--predict", action="store_true", help="time `trt-recovery predict` (graph vs bundle) only")
     args = parser.parse_args(argv)
+    if args.predict:
+        from trt_recovery.tables import write_table
+
+        df = predict_timing()
+        out = write_table(df, "bench_predict")
+        print(df.to_markdown(index=False))
+        print(f"written to {', '.join(str(p.relative_to(paths.ROOT)) for p in out)}")
+        return 0
     backends = args.backends.split(",")
     if args.one:
         print(json.dumps(run_one(args.analyses[0], backends[0])))

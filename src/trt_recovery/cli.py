@@ -175,10 +175,8 @@ def cmd_preserve(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import json
-
     from trt_recovery.survival.design import COVARIATES
-    from trt_recovery.survival.predict import Profile, ProfileError
+    from trt_recovery.survival.profile import Profile, ProfileError
 
     try:
         times = [float(x) for x in args.times.split(",") if x.strip()]
@@ -196,6 +194,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if not args.full and not args.analysis.endswith(".nc"):
+        # a calculator bundle built from the current posterior answers with numpy alone
+        from trt_recovery.survival.calculator import fresh_bundle
+
+        bundle = fresh_bundle(args.analysis, seed=args.seed)
+        if bundle is not None:
+            bundle.check(profile)
+            return _print_prediction(profile, bundle.answer(profile, times), args)
     # the arguments are checked; only now the sampler stack loads
     from trt_recovery.config import load_config
     from trt_recovery.fitting import fit_analysis
@@ -208,7 +214,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"no cached posterior for '{args.analysis}': fitting it first", file=sys.stderr)
         fit_analysis(load_config(args.analysis))
     fit = load_fit(args.analysis)
-    out = predict(fit, profile, times, seed=args.seed)
+    return _print_prediction(profile, predict(fit, profile, times, seed=args.seed), args)
+
+
+def _print_prediction(profile, out: dict, args: argparse.Namespace) -> int:
+    import json
+
+    times = out["times"]
     out["analysis"] = args.analysis
     if args.format == "json":
         print(json.dumps(out, indent=2, default=float))
@@ -235,6 +247,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"  P(never recovers) = {o['p_never']['median']:.2f} (95% {o['p_never']['lower']:.2f} to {o['p_never']['upper']:.2f})")
     if out["note"]:
         print(f"\nNote: {out['note']}")
+    if out.get("answered_from") == "calculator bundle":
+        flagged = set(out.get("evidence_flag", {}))
+        missing = [f"{t:g}" for t in times if f"{t:g}" not in flagged]
+        print("\n(answered from the calculator bundle of the current posterior; evidence flags are precomputed at "
+              "3, 6, 12 and 24 months for the population-average covariates"
+              + (f"; none at {', '.join(missing)} months: add --full for them" if missing else "") + ")")
     return 0
 
 
@@ -356,6 +374,59 @@ def cmd_stamps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_study(args: argparse.Namespace) -> int:
+    from trt_recovery.add_study import add_study, build_rows, parse_pairs, terminal_prompt
+    from trt_recovery.errors import BadInputError
+
+    def groups(items, flag):
+        out = []
+        for item in items:
+            if not item or "=" in item[0]:
+                raise BadInputError(f"{flag} needs a suffix first, then column=value pairs")
+            out.append((item[0], parse_pairs(item[1:], f"{flag} {item[0]}")))
+        return out
+
+    rows = build_rows(args.study_id, pmid=args.pmid, doi=args.doi, study=parse_pairs(args.study, "--study"),
+                      arms=groups(args.arm, "--arm"), outcomes=groups(args.outcome, "--outcome"),
+                      screening=parse_pairs(args.screening, "--screening"), ask=terminal_prompt())
+    data_dir = Path(args.data_dir)
+    problems = add_study(rows, data_dir, dry_run=args.dry_run)
+    for table, rs in rows.items():
+        for r in rs:
+            print(f"  {table}: " + ", ".join(f"{k}={v}" for k, v in r.items() if v != ""))
+    if problems:
+        print(f"NOT ADDED: the dataset with these rows has {len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print("valid; nothing written (--dry-run)")
+        return 0
+    print(f"==> added {args.study_id} to {_rel(data_dir)} ({len(rows['arms'])} arm(s), {len(rows['outcomes'])} outcome row(s)); "
+          "next: `make review` refits what changed and shows what moved")
+    return 0
+
+
+def cmd_calculator(args: argparse.Namespace) -> int:
+    from trt_recovery.posterior import check_name, load_fit
+    from trt_recovery.survival.calculator import write_bundle
+
+    check_name(args.analysis)
+    target = write_bundle(load_fit(args.analysis))
+    print(f"==> wrote {_rel(target)} (and its .json): `trt-recovery predict --analysis {args.analysis}` answers from it")
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from trt_recovery.posterior import check_name
+    from trt_recovery.site import build_site
+
+    check_name(args.analysis)
+    target = build_site(args.analysis, Path(args.output) if args.output else None)
+    print(f"==> wrote {_rel(target)} ({target.stat().st_size / 1e6:.1f} MB; opens from file://, no network)")
+    return 0
+
+
 def cmd_certainty(args: argparse.Namespace) -> int:
     from trt_recovery.certainty import main as write_sof
 
@@ -402,6 +473,8 @@ def cmd_outputs(args: argparse.Namespace) -> int:
         ("figures", paths.FIGURES_DIR),
         ("tables", paths.TABLES_DIR),
         ("executed notebooks", paths.EXECUTED_NOTEBOOKS_DIR),
+        ("calculator bundles (fast predict)", paths.CALCULATOR_DIR),
+        ("site (open index.html in a browser)", paths.SITE_DIR),
     ):
         files = sorted(p for p in d.glob("*") if p.is_file()) if d.exists() else []
         print(f"  {label}: {_rel(d)}/ ({len(files)} files)")
@@ -472,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--times", default="3,6,12,24", help="comma-separated months")
     p.add_argument("--seed", type=_seed, default=0, help="seed for the new-study draws")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--full", action="store_true",
+                   help="answer through the model's graph (sampler stack) even when a current calculator bundle "
+                        "exists (make site builds it); needed for evidence flags at other times than 3/6/12/24 months")
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("preserve", help="P(sperm kept during ongoing androgen) for a strategy, with the evidence behind it")
     p.add_argument("--analysis", default="preservation", help="analysis name, or a path to a saved posterior (.nc)")
@@ -507,6 +583,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("certainty", help="summary-of-findings table with GRADE-style certainty, from the cached main fits")
     p.add_argument("analyses", nargs="*", help="main analyses to include (default: survival, success_rate, preservation, concentration)")
     p.set_defaults(func=cmd_certainty)
+    p = sub.add_parser("add-study", help="add a new study's rows (studies, arms, outcomes, screening) from its identifier "
+                                         "and column=value pairs; validated with the whole dataset before writing")
+    p.add_argument("study_id", help="first author's surname and year, e.g. samplaski2014")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--pmid", default=None)
+    g.add_argument("--doi", default=None)
+    p.add_argument("--study", nargs="+", default=[], metavar="COLUMN=VALUE", help="studies.csv cells (first_author=..., year=...)")
+    p.add_argument("--arm", nargs="+", action="append", default=[], metavar="SUFFIX COLUMN=VALUE",
+                   help="one arm: its id suffix (arm_id = <study_id>_<suffix>), then arms.csv cells; repeat per arm")
+    p.add_argument("--outcome", nargs="+", action="append", default=[], metavar="ARM_SUFFIX COLUMN=VALUE",
+                   help="one reported number: its arm's suffix, then outcomes.csv cells; repeat per row")
+    p.add_argument("--screening", nargs="+", default=[], metavar="COLUMN=VALUE",
+                   help="screening.csv cells of the study's 'included' record (reason=..., round=..., where_found=...)")
+    p.add_argument("--data-dir", default=str(paths.DATA_DIR))
+    p.add_argument("--dry-run", action="store_true", help="show and validate the rows without writing them")
+    p.set_defaults(func=cmd_add_study)
+    p = sub.add_parser("calculator", help="precompute the calculator bundle of a survival fit (fast predict, make site)")
+    p.add_argument("analysis", nargs="?", default="survival")
+    p.set_defaults(func=cmd_calculator)
+    p = sub.add_parser("site", help="the self-contained HTML page: recovery calculator, summary of findings, figures")
+    p.add_argument("--analysis", default="survival", help="survival analysis whose posterior the calculator uses")
+    p.add_argument("--output", default=None, help="where to write the page (default analysis/results/site/index.html)")
+    p.set_defaults(func=cmd_site)
     p = sub.add_parser("outputs", help="list where every output is")
     p.set_defaults(func=cmd_outputs)
     return parser
@@ -527,9 +626,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
+    os.environ["MPLBACKEND"] = "Agg"  # files only, never a window (no import: predict stays fast)
     args = build_parser().parse_args(argv)
     problem = paths.tree_mismatch()
     if problem:

@@ -63,6 +63,10 @@ FIGURES_DIR: Path = RESULTS_DIR / "figures"
 TABLES_DIR: Path = RESULTS_DIR / "tables"
 EXECUTED_NOTEBOOKS_DIR: Path = RESULTS_DIR / "notebooks"
 STAMPS_DIR: Path = RESULTS_DIR / "stamps"
+CALCULATOR_DIR: Path = RESULTS_DIR / "calculator"
+SITE_DIR: Path = RESULTS_DIR / "site"
+#: the package's own source (the code in use, which TRT_RECOVERY_ROOT does not move)
+PACKAGE_DIR: Path = Path(__file__).resolve().parent
 
 
 def analysis_config(name: str) -> Path:
@@ -77,5 +81,5 @@ def posterior_file(name: str) -> Path:
 
 def ensure_output_dirs() -> None:
     """Create every output directory (they are ignored by git)."""
-    for d in (DERIVED_DIR, POSTERIORS_DIR, FIGURES_DIR, TABLES_DIR, EXECUTED_NOTEBOOKS_DIR):
+    for d in (DERIVED_DIR, POSTERIORS_DIR, FIGURES_DIR, TABLES_DIR, EXECUTED_NOTEBOOKS_DIR, CALCULATOR_DIR, SITE_DIR):
         d.mkdir(parents=True, exist_ok=True)

@@ -118,26 +118,28 @@ def sensitivity_table(quantities: dict[str, xr.DataArray], log_prior: xr.DataArr
     """
     from arviz_stats import psense
 
-    post = {}
-    for name, da in quantities.items():
-        v = np.asarray(da.values, float)
+    names = list(quantities)
+    cols = []
+    for name in names:
+        v = np.asarray(quantities[name].values, float)
         finite = v[np.isfinite(v)]
         cap = (np.max(np.abs(finite)) * 10 + 1) if len(finite) else 1.0
-        post[name] = (("chain", "draw"), np.where(np.isfinite(v), v, cap))
+        cols.append(np.where(np.isfinite(v), v, cap))
+    # one variable with a quantity dimension: psense treats each element on its own, and one
+    # variable is far quicker than thousands (xarray's per-variable cost)
     coords = {"chain": log_prior["chain"].values, "draw": log_prior["draw"].values}
     tree = xr.DataTree.from_dict({
-        "posterior": xr.Dataset(post, coords=coords),
+        "posterior": xr.Dataset({"q": (("chain", "draw", "quantity"), np.stack(cols, axis=-1))}, coords=coords),
         "log_prior": xr.Dataset({"lp": _per_draw(log_prior)}),
         "log_likelihood": xr.Dataset({"ll": _per_draw(log_likelihood)}),
     })
-    rows = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pareto-k warnings of constant quantities
-        ps = psense(tree, group="prior")
-        ls = psense(tree, group="likelihood")
-    for name in quantities:
-        p = float(np.asarray(ps[name]))
-        lk = float(np.asarray(ls[name]))
+        ps = np.asarray(psense(tree, group="prior")["q"]).reshape(-1)
+        ls = np.asarray(psense(tree, group="likelihood")["q"]).reshape(-1)
+    rows = {}
+    for i, name in enumerate(names):
+        p, lk = float(ps[i]), float(ls[i])
         rows[name] = {"prior_sensitivity": p, "likelihood_sensitivity": lk,
                       "diagnosis": diagnosis(p, lk, threshold)}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -9,14 +9,20 @@ is either a number or ``inf``, never ``nan``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
+
+if TYPE_CHECKING:  # xarray loads lazily: the command line's fast answers import this module
+    import xarray as xr
 
 CI_PROB = 0.95
 SAMPLE_DIMS = ("chain", "draw")
 
 
 def _as_dataarray(draws) -> xr.DataArray:
+    import xarray as xr
+
     if isinstance(draws, xr.DataArray):
         if all(d in draws.dims for d in SAMPLE_DIMS):
             return draws
@@ -38,6 +44,16 @@ def interval(draws, prob: float = CI_PROB) -> tuple[float, float, float]:
     flat = values.reshape(-1)
     q = np.quantile(flat, [0.5, (1 - prob) / 2, 1 - (1 - prob) / 2], method="inverted_cdf")
     return float(q[0]), float(q[1]), float(q[2])
+
+
+def summarise_numpy(draws, prob: float = CI_PROB) -> dict[str, float]:
+    """:func:`summarise` with numpy alone (no arviz-stats, no xarray): the same numbers (linear
+    quantiles are what ``eti`` computes; a test checks both), for answers that must not load the
+    sampler stack (:mod:`trt_recovery.survival.calculator`)."""
+    x = np.asarray(draws, float).reshape(-1)
+    method = "linear" if np.all(np.isfinite(x)) else "inverted_cdf"
+    q = np.quantile(x, [0.5, (1 - prob) / 2, 1 - (1 - prob) / 2], method=method)
+    return {"median": float(q[0]), "lower": float(q[1]), "upper": float(q[2])}
 
 
 def summarise(draws, prob: float = CI_PROB) -> dict[str, float]:

@@ -571,7 +571,7 @@ def make_build(fam: Family):
         fit_coords = {k: v for k, v in coords.items() if not k.endswith("_obs") or v}
         fit_coords = {k: v for k, v in fit_coords.items() if v or k in ("arm", "study", "threshold_segment")}
         with pm.Model(coords=fit_coords) as model:
-            par = design.declare_parameters(priors, coords, f"{fam.name}_{fam.shape_name}")
+            par = design.declare_parameters(priors, coords, fam.shape_variable)
             study = design.declare_study_effects(priors)
             included = design.included_covariates(arms)
             x, coefs = design.declare_arm_covariates(arms, priors, included)

@@ -37,11 +37,14 @@ from trt_recovery.errors import UnknownNameError
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from trt_recovery.schema import load_schema
+
+if TYPE_CHECKING:  # pandas loads lazily: the command line checks a profile without it
+    import pandas as pd
 
 #: Level of an arm without androgen exposure (hypogonadotropic hypogonadism): its own preparation.
 NO_ANDROGEN = "none_hh"
@@ -151,6 +154,8 @@ MIN_REPORTING = 2
 
 
 def _azoospermic_fraction(a: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
     status = a["baseline_sperm_status"].astype(object)
     frac = pd.Series(np.nan, index=a.index)
     frac[status == "azoospermic"] = 1.0
@@ -163,6 +168,8 @@ def _azoospermic_fraction(a: pd.DataFrame) -> pd.Series:
 
 def arm_table(used: pd.DataFrame) -> pd.DataFrame:
     """One row per arm of the used rows: factors, study and every covariate in raw units."""
+    import pandas as pd
+
     a = used.drop_duplicates("arm_id").set_index("arm_id")
     out = pd.DataFrame(index=a.index)
     out["study_id"] = a["study_id"]
@@ -195,6 +202,8 @@ def included_covariates(arms: pd.DataFrame) -> list[Covariate]:
 def profile_table(profiles: Sequence) -> pd.DataFrame:
     """Rows to predict from :class:`trt_recovery.survival.predict.Profile` objects (raw units;
     NaN = the population average of that covariate)."""
+    import pandas as pd
+
     rows = []
     for p in profiles:
         hh = p.population == "hh"

@@ -20,19 +20,45 @@ Gauss-Legendre quadrature on the log-time scale.
 
 from __future__ import annotations
 
-from trt_recovery.errors import UnknownNameError
-
+import importlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
-import pytensor.tensor as pt
-from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
-from scipy import special, stats
+
+from trt_recovery.errors import UnknownNameError
+
+
+class _Lazy:
+    """A module imported on first use: the numpy side of a family (what the command line's fast
+    answers and the calculator bundle need) loads neither pytensor, pymc nor scipy."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pt = _Lazy("pytensor.tensor")
+_dist_math = _Lazy("pymc.distributions.dist_math")
+special = _Lazy("scipy.special")
+stats = _Lazy("scipy.stats")
 
 LOG_2PI = float(np.log(2 * np.pi))
 
 
+def normal_lcdf(mu, sigma, x):
+    return _dist_math.normal_lcdf(mu, sigma, x)
+
+
+def normal_lccdf(mu, sigma, x):
+    return _dist_math.normal_lccdf(mu, sigma, x)
+
+
 def _is_tensor(*xs) -> bool:
+    if "pytensor" not in sys.modules:  # no tensor can exist before pytensor is imported
+        return False
     return any(isinstance(x, pt.TensorVariable) or hasattr(x, "owner") for x in xs)
 
 
@@ -43,6 +69,15 @@ class Family:
     name: str
     shape_name: str
     shape_prior: tuple[float, float]
+    #: the distribution function and quantile in JavaScript, for the calculator page (None: the
+    #: page cannot show this family): ``{cdf: (t, mu, k) => ..., quantile: (p, mu, k) => ...}``,
+    #: checked against :meth:`log_cdf` and :meth:`quantile` by the tests (through Node.js)
+    js: str | None = None
+
+    @property
+    def shape_variable(self) -> str:
+        """Name of the shape parameter in a fit (``weibull_shape``)."""
+        return f"{self.name}_{self.shape_name}"
 
     # --- log distribution / survival / density -------------------------------------------------
     def log_sf(self, t, mu, shape):
@@ -179,9 +214,13 @@ class LogLogistic(Family):
 
 
 FAMILIES: dict[str, Family] = {
-    "weibull": Weibull("weibull", "shape", (1.5, 0.5)),
+    "weibull": Weibull("weibull", "shape", (1.5, 0.5), js=(
+        "{cdf: (t, mu, k) => -Math.expm1(-Math.exp(k * (Math.log(t) - mu))),"
+        " quantile: (p, mu, k) => Math.exp(mu) * Math.pow(-Math.log1p(-p), 1 / k)}")),
     "lognormal": LogNormal("lognormal", "sigma", (0.8, 0.5)),
-    "loglogistic": LogLogistic("loglogistic", "shape", (2.0, 0.5)),
+    "loglogistic": LogLogistic("loglogistic", "shape", (2.0, 0.5), js=(
+        "{cdf: (t, mu, k) => 1 / (1 + Math.exp(-k * (Math.log(t) - mu))),"
+        " quantile: (p, mu, k) => Math.exp(mu) * Math.pow(p / (1 - p), 1 / k)}")),
 }
 
 

@@ -22,62 +22,19 @@ estimate is the prior plus the structure borrowed from other strategies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from trt_recovery.schema import load_schema
 from trt_recovery.summaries import flag_columns, mcse_median, summarise
 from trt_recovery.survival import design
 from trt_recovery.survival.families import get_family
+from trt_recovery.survival.profile import Profile, ProfileError, covariate_note_text  # noqa: F401 - re-exported
 
 REFERENCE_STRATEGY = design.FACTOR["strategy"].reference
-
-
-class ProfileError(ValueError):
-    """A profile names something the model does not know, or an impossible value."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Who and what to predict for. ``covariates`` maps a covariate name of
-    :data:`~trt_recovery.survival.design.COVARIATES` to a value in raw units (None: population average)."""
-
-    strategy: str = "none"
-    population: str = "trt"
-    threshold: str = "any"
-    preparation: str | None = None
-    covariates: Mapping[str, float | None] = field(default_factory=dict)
-
-    def check(self) -> None:
-        schema = load_schema()
-        for name, vocab in (("strategy", "strategy"), ("population", "population"), ("threshold", "threshold")):
-            v = getattr(self, name)
-            if v not in schema.terms(vocab):
-                raise ProfileError(f"unknown {name} {v!r} (valid: {', '.join(schema.terms(vocab))})")
-        preps = design.FACTOR["preparation"].all_levels()
-        if self.preparation is not None and self.preparation not in preps:
-            raise ProfileError(f"unknown preparation {self.preparation!r} (valid: {', '.join(preps)})")
-        for name, value in self.covariates.items():
-            if name not in design.COVARIATE:
-                raise ProfileError(f"unknown covariate {name!r} (valid: {', '.join(design.COVARIATE)})")
-            lo, hi = design.COVARIATE[name].bounds
-            if value is not None and not (np.isfinite(value) and lo <= value <= hi):
-                raise ProfileError(f"{design.COVARIATE[name].label} must be in [{lo:g}, {hi:g}], got {value}")
-
-    def with_strategy(self, strategy: str) -> Profile:
-        return replace(self, strategy=strategy)
-
-    def describe(self) -> str:
-        cov = ", ".join(f"{design.COVARIATE[k].label} {v:g}" for k, v in self.covariates.items() if v is not None)
-        from trt_recovery.labels import population_label, strategy_label, threshold_label
-
-        return (f"{strategy_label(self.strategy)} | {population_label(self.population)} | "
-                f"recovery = {threshold_label(self.threshold)}"
-                + (f" | preparation {self.preparation}" if self.preparation else "") + (f" | {cov}" if cov else ""))
 
 
 class Predictions:
@@ -106,7 +63,7 @@ class Predictions:
         self.eta = ds["profile_cure_logit"]
         self.mu_new = ds["profile_time_logscale_new_study"]
         self.eta_new = ds["profile_cure_logit_new_study"]
-        shape_var = f"{self.family.name}_{self.family.shape_name}"
+        shape_var = self.family.shape_variable
         self.shape = fit.tree[group].to_dataset()[shape_var]
 
     def _pred(self, new_study: bool) -> tuple[xr.DataArray, xr.DataArray]:
@@ -169,12 +126,7 @@ def estimable_covariates(fit) -> dict[str, bool]:
 
 
 def covariate_note(fit, profile: Profile) -> str:
-    est = estimable_covariates(fit)
-    missing = [design.COVARIATE[k].label for k, v in profile.covariates.items() if v is not None and not est.get(k)]
-    if not missing:
-        return ""
-    return (f"The effect of {', '.join(missing)} could not be estimated (fewer than {design.MIN_REPORTING} arms in the fit "
-            "report it, or all report the same value); the prediction does not depend on the value given.")
+    return covariate_note_text(estimable_covariates(fit), profile)
 
 
 def evidence_note(fit, profile: Profile) -> str:
@@ -214,8 +166,9 @@ def evidence_flags(fit, quantities: dict[str, tuple]) -> dict[str, dict]:
     from trt_recovery.power_scaling import fit_sensitivity
 
     sens = fit_sensitivity(fit, {k: post for k, (_, post, _) in quantities.items()})
+    direct = {s: evidence(fit, s)["rows"] > 0 for s in {strategy for _, _, strategy in quantities.values()}}
     return {k: flag_columns(np.asarray(prior), np.asarray(post), None if sens is None else sens.loc[k],
-                            direct=evidence(fit, strategy)["rows"] > 0)
+                            direct=direct[strategy])
             for k, (prior, post, strategy) in quantities.items()}
 
 

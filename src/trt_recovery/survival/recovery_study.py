@@ -48,7 +48,7 @@ def recovery_table(fit, truth: Truth) -> pd.DataFrame:
     items = [
         ("reference_time_logscale", ref.mu.values.reshape(-1), truth.time_intercept),
         ("reference_cure_logit", ref.eta.values.reshape(-1), truth.cure_intercept),
-        (f"{fam.name}_{fam.shape_name}", _flat(post, f"{fam.name}_{fam.shape_name}"), truth.shape),
+        (fam.shape_variable, _flat(post, fam.shape_variable), truth.shape),
         ("threshold_time_any_to_20", to20, sum(truth.threshold_time_step.get(t, 0.0) for t in ladder[1: ladder.index("20") + 1])),
         ("study_time_sd", _flat(post, "study_time_sd"), truth.study_time_sd),
         ("study_cure_sd", _flat(post, "study_cure_sd"), truth.study_cure_sd),

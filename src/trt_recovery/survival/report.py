@@ -205,7 +205,7 @@ def ppc_table(fit) -> pd.DataFrame:
     arm as the share recovered by the arm's last time (events / men).
     """
     fam = get_family(fit.spec.family)
-    k = fit.posterior[f"{fam.name}_{fam.shape_name}"].values.reshape(-1)
+    k = fit.posterior[fam.shape_variable].values.reshape(-1)
     preds = observation_predictors(fit)
     rows = []
 

@@ -102,7 +102,7 @@ def _draw_recoverers(rng, fam: Family, mu: float, shape: float, tau: float, size
 
 def shape_variable(fam: Family) -> str:
     """Name of the family's shape parameter in the model (e.g. ``weibull_shape``)."""
-    return f"{fam.name}_{fam.shape_name}"
+    return fam.shape_variable
 
 
 def _sample_quantile(x: np.ndarray, p: float) -> float:
