@@ -169,11 +169,16 @@ priors: $(STAMP) ## List every model's prior parameters, defaults and meanings
 outputs: $(STAMP) ## List where every output is
 	$(CLI) outputs
 
-test: $(STAMP) ## Default tier (no NUTS) plus the small sampling tier: what CI runs
-	$(BIN)/pytest -m "not slow" -q --durations=10
+# pytest-xdist: one worker per core; --dist loadfile keeps each file (and the costly session fixture
+# it builds, such as the one tiny real fit of test_sampling.py) on one worker. (loadgroup would be
+# finer, but pytest-xdist 3.8 cannot set its groups under pytest 9.)
+XDIST := -n auto --dist loadfile
+
+test: $(STAMP) ## Default tier (no NUTS) plus the small sampling tier: what CI runs (parallel over the cores)
+	$(BIN)/pytest -m "not slow" -q $(XDIST) --durations=10
 
 test-fast: $(STAMP) ## Default tier only (mocked samplers and hand-built posteriors; no NUTS)
-	$(BIN)/pytest -m "not slow and not sampling" -q
+	$(BIN)/pytest -m "not slow and not sampling" -q $(XDIST)
 
 test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
 	$(BIN)/pytest -m slow -q
