@@ -157,8 +157,8 @@ loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through D
 sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; hours on 2 cores)
 	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)
 
-review: validate $(POSTERIORS) ## Living review: validate, refit what changed, show what moved since the references and why (appends to analysis/CHANGELOG.md)
-	$(CLI) diff --changelog
+review: validate $(POSTERIORS) ## Living review: validate, refit what changed, show what moved since the references, the rows and the study behind it (appends to analysis/CHANGELOG.md)
+	$(CLI) diff --changelog --attribute $(DASK_FLAGS)
 
 verify: $(POSTERIORS) $(HARMONISED) ## Refit if needed; compare every headline number and the derived data with analysis/reference (provenance header, cause of each mismatch)
 	$(CLI) verify

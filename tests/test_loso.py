@@ -96,3 +96,38 @@ def test_divergence_only_failure_is_retried_once_at_higher_target_accept(setup, 
     assert first["sampler_note"].str.contains("3 divergence\\(s\\) at target_accept 0.95; refitted once at 0.999").all()
     assert first["checks_passed"].all()
     assert (table[table["dropped_study"] != studies[0]]["sampler_note"] == "").all()
+
+
+def test_attribution_refits_without_each_study_behind_added_or_changed_rows(tmp_path, mocked_sampler):
+    from trt_recovery import review
+
+    d = tmp_path / "data"
+    synthetic_tables(d, ARMS, seed=3)
+    outcomes = harmonise(load_dataset(d)).outcomes
+    path = tmp_path / "tiny.nc"
+    full = fit_analysis(_cfg(), harmonised_outcomes=outcomes, path=path)
+    new_study = outcomes.loc[outcomes["arm_id"].str.startswith("synth2004"), "study_id"].iloc[0]
+    added = outcomes.loc[outcomes["study_id"] == new_study, "outcome_id"].tolist()
+    evidence = {"added": added, "removed": ["an_old_row_1"], "changed": []}
+    table = review.attribute("tiny", evidence, posterior=path, outcomes=outcomes, config=_cfg(), scheduler="inprocess")
+    assert set(table["study"]) == {new_study} and table["rows"].iloc[0] == ", ".join(added)
+    assert len(table) == len(full.spec.headline(full))
+    known = table.dropna(subset=["without_study"])
+    assert np.allclose(known["contribution"], known["now"] - known["without_study"])
+    # the new study was the only hcg_fsh evidence: without it that number does not exist
+    fsh = table[table["quantity"].str.contains("hcg_fsh")].iloc[0]
+    assert np.isnan(fsh["without_study"]) and "not estimable" in fsh["note"]
+    text = review.describe("tiny", review.diff("tiny", posterior=path, reference=_reference(tmp_path, path))[0],
+                           evidence, table)
+    assert "Which study is behind it" in text and new_study in text
+    empty = review.attribute("tiny", {"added": [], "removed": [], "changed": []}, posterior=path, outcomes=outcomes,
+                             config=_cfg(), scheduler="inprocess")
+    assert empty.empty
+    assert "no study has rows added or changed" in review.describe("tiny", review.diff(
+        "tiny", posterior=path, reference=_reference(tmp_path, path))[0], evidence, empty)
+
+
+def _reference(tmp_path, path):
+    from trt_recovery import verify as V
+
+    return V.write_reference("tiny", posterior=path, target=tmp_path / "ref.json")

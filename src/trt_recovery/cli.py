@@ -295,7 +295,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     blocks = []
     for n in names:
         table, evidence = review.diff(n)
-        blocks.append(review.describe(n, table, evidence))
+        attribution = (review.attribute(n, evidence, scheduler=args.scheduler, n_workers=args.workers)
+                       if args.attribute else None)
+        blocks.append(review.describe(n, table, evidence, attribution))
         print(blocks[-1] + "\n")
     if args.changelog:
         print(f"appended to {_rel(review.append_changelog(blocks))}")
@@ -563,6 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="what moved since the committed references, and the rows added, removed or changed")
     p.add_argument("analyses", nargs="*")
     p.add_argument("--changelog", action="store_true", help="append a dated entry to analysis/CHANGELOG.md")
+    p.add_argument("--attribute", action="store_true",
+                   help="refit without each study whose rows were added or changed since the reference (through Dask): "
+                        "which study moved which number")
+    _dask_options(p)
     p.set_defaults(func=cmd_diff)
     p = sub.add_parser("loso", help="leave-one-study-out refits of cached analyses (influence table)")
     p.add_argument("analyses", nargs="+")

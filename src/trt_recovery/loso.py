@@ -62,8 +62,9 @@ def leave_one_study_out(
     retry_target_accept: float | None = RETRY_TARGET_ACCEPT,
     scheduler: str | None = None,
     n_workers: int | None = None,
+    studies: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Refit ``config`` once per contributing study, without that study.
+    """Refit ``config`` once per contributing study (or per study of ``studies``), without that study.
 
     Parameters
     ----------
@@ -81,6 +82,9 @@ def leave_one_study_out(
     scheduler, n_workers
         Where the refits run (:func:`trt_recovery.parallel.run_tasks`: a local Dask cluster by
         default, ``"inprocess"`` threads, or a scheduler address).
+    studies : list of str, optional
+        Only these studies (each must contribute a used row; the living review's attribution
+        passes the studies of rows added or changed since the reference).
 
     Returns
     -------
@@ -91,7 +95,12 @@ def leave_one_study_out(
         outcomes = harmonise(load_dataset()).outcomes
     full = full if full is not None else load_fit(config.name)
     full_draws = full.spec.headline(full)
-    studies = contributing_studies(full)
+    contributing = contributing_studies(full)
+    if studies is not None:
+        unknown = [st for st in studies if st not in contributing]
+        if unknown:
+            raise ValueError(f"{config.name}: {', '.join(unknown)} contribute no used row; nothing to leave out")
+    studies = contributing if studies is None else list(studies)
     tasks = [RefitTask(config, outcomes[outcomes["study_id"] != study].reset_index(drop=True), study,
                        sampler_overrides, retry_target_accept) for study in studies]
     results = run_tasks(refit_without, tasks, labels=[f"without {s}" for s in studies], scheduler=scheduler,

@@ -9,8 +9,13 @@ records a short hash of every used row), so a reviewer sees which data a moved n
 ``--changelog`` appends a dated entry to ``analysis/CHANGELOG.md``; ``make review`` runs
 validate, refits what changed, and diffs with the changelog.
 
-Not done here: attributing a change to single studies (leave-one-study-in refits); ``make loso``
-gives the influence of each study on the current numbers.
+``--attribute`` says which study is behind a move: each study with a used row added or changed
+since the reference is left out in turn and the analysis refitted (the leave-one-study-out
+machinery of :mod:`trt_recovery.loso`, through Dask, same config and seed); the study's
+contribution to a headline number is the number now minus the number without it. With one new
+study this is exactly what it changed; with several, contributions need not add up (the model is
+not linear in its data), and the table says so. Rows removed since the reference cannot be
+attributed this way (their study is no longer in the data): they are listed, not refitted.
 """
 
 from __future__ import annotations
@@ -70,7 +75,49 @@ def diff(name: str, posterior: str | Path | None = None, reference: Path | None 
     return table, evidence
 
 
-def describe(name: str, table: pd.DataFrame, evidence: dict) -> str:
+def studies_behind(fit, evidence: dict) -> dict[str, list[str]]:
+    """Study -> its used rows that were added or changed since the reference."""
+    if "note" in evidence:
+        return {}
+    rows = set(evidence["added"]) | set(evidence["changed"])
+    used = fit.used[fit.used["outcome_id"].astype(str).isin(rows)]
+    out: dict[str, list[str]] = {}
+    for sid, oid in zip(used["study_id"], used["outcome_id"].astype(str), strict=True):
+        out.setdefault(str(sid), []).append(oid)
+    return out
+
+
+def attribute(name: str, evidence: dict, *, posterior: str | Path | None = None, outcomes: pd.DataFrame | None = None,
+              config=None, sampler_overrides: dict | None = None, scheduler: str | None = None,
+              n_workers: int | None = None) -> pd.DataFrame:
+    """Contribution of each study with added or changed rows to every headline number: the number
+    now minus the number refitted without that study, on the scale users read (empty table when no
+    study has added or changed rows)."""
+    from trt_recovery.config import load_config
+    from trt_recovery.loso import leave_one_study_out
+    from trt_recovery.posterior import load_fit
+    from trt_recovery.verify import as_read
+
+    fit = load_fit(posterior or name)
+    behind = studies_behind(fit, evidence)
+    columns = ["analysis", "study", "rows", "quantity", "now", "without_study", "contribution", "checks_passed", "note"]
+    if not behind:
+        return pd.DataFrame(columns=columns)
+    config = config or load_config(paths.analysis_config(name))
+    table = leave_one_study_out(config, outcomes=outcomes, full=fit, sampler_overrides=sampler_overrides,
+                                scheduler=scheduler, n_workers=n_workers, studies=sorted(behind))
+    rows = []
+    for _, r in table.iterrows():
+        label, now = as_read(r["quantity"], r["full_median"])
+        _, without = as_read(r["quantity"], r["loso_median"])
+        note = r["note"] + (" Several studies changed: contributions need not add up." if len(behind) > 1 else "")
+        rows.append({"analysis": name, "study": r["dropped_study"], "rows": ", ".join(behind[r["dropped_study"]]),
+                     "quantity": label, "now": now, "without_study": without, "contribution": now - without,
+                     "checks_passed": bool(r["checks_passed"]), "note": note.strip()})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def describe(name: str, table: pd.DataFrame, evidence: dict, attribution: pd.DataFrame | None = None) -> str:
     """The diff of one analysis in Markdown (what the terminal and the changelog show)."""
     moved = table[table["status"] != "unchanged"]
     lines = [f"### {name}", ""]
@@ -87,6 +134,15 @@ def describe(name: str, table: pd.DataFrame, evidence: dict) -> str:
         lines.append(f"{len(moved)} of {len(table)} headline numbers moved beyond Monte Carlo error:")
         lines.append("")
         lines.append(moved.round(4).to_markdown(index=False))
+    if attribution is not None:
+        lines.append("")
+        if attribution.empty:
+            lines.append("Attribution: no study has rows added or changed since the reference.")
+        else:
+            lines.append("Which study is behind it (each study with added or changed rows left out and refitted; "
+                         "contribution = now - without the study):")
+            lines.append("")
+            lines.append(attribution.drop(columns=["analysis"]).round(4).to_markdown(index=False))
     return "\n".join(lines)
 
 
