@@ -129,18 +129,24 @@ def _figure(name: str, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+#: columns of the summary of findings shown on the page (the CSV has them all)
+SOF_COLUMNS = {"outcome_label": "Outcome", "target_population_label": "Population", "strategy_label": "Strategy",
+               "studies": "Studies", "men": "Men", "estimate_ci": "Estimate (95% CrI)", "evidence_flag": "Data vs prior",
+               "certainty": "Certainty", "reasons": "Why not higher"}
+
+
 def _table(name: str, caption: str) -> str:
     import pandas as pd
-
-    from trt_recovery.tables import for_people
 
     path = paths.TABLES_DIR / f"{name}.csv"
     if not path.exists():
         return f"<p class='missing'>Table <code>{html.escape(name)}.csv</code> is not built yet (run <code>make all</code>).</p>"
-    df = for_people(pd.read_csv(path))
-    df = df.map(lambda v: f"{v:.1f}" if isinstance(v, float) else v)
-    return f"<div class='table'><table><caption>{html.escape(caption)}</caption>" + df.to_html(
-        index=False, header=True, border=0, na_rep="", escape=True).split("\n", 1)[1].rsplit("</table>", 1)[0] + "</table></div>"
+    df = pd.read_csv(path)
+    df["estimate_ci"] = [f"{e:.0f} ({lo:.0f} to {hi:.0f})" if pd.notna(e) else "" for e, lo, hi in
+                         zip(df["estimate"], df["lower95"], df["upper95"], strict=True)]
+    df = df[[c for c in SOF_COLUMNS if c in df.columns]].rename(columns=SOF_COLUMNS)
+    body = df.to_html(index=False, border=0, na_rep="", escape=True).split("\n", 1)[1].rsplit("</table>", 1)[0]
+    return f"<div class='table'><table class='sof'><caption>{html.escape(caption)}</caption>{body}</table></div>"
 
 
 def render(bundle: Bundle, built: str | None = None) -> str:
