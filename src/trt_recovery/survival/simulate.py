@@ -26,6 +26,10 @@ from trt_recovery.survival.families import get_family
 
 FORMATS = ("count", "cumulative", "km_median", "recoverer_median", "recoverer_mean", "not_reached", "individual",
            "count_no_time", "percent_no_n")
+#: every format, including those the default cycle leaves out so that the test data stay as they were
+#: (``median_no_n``: a median over all men without the number of men behind it, the
+#: ``quantile_unknown_n`` term); the parameter-recovery study uses these
+ALL_FORMATS = FORMATS + ("median_no_n",)
 #: follow-up window of counts reported without their time (as the model's default priors)
 UNKNOWN_FOLLOWUP = (3.0, 24.0)
 
@@ -141,6 +145,13 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
             pct = float(np.round(100 * (t <= tt).mean()))
             add(1, outcome="cumulative_proportion", time_months=tt, n=pd.NA, events=pd.NA, proportion=pct / 100,
                 value=pct / 100, value_unit="proportion", statistic="proportion", printed_decimals=0)
+        elif fmt == "median_no_n":
+            if (np.isfinite(t) & (t <= horizon)).mean() > 0.5:
+                add(1, outcome="time_to_recovery", time_months=np.nan, n=pd.NA, events=pd.NA,
+                    value=float(np.quantile(t, 0.5)), value_unit="months", statistic="median", over="all",
+                    arm_n=pd.NA, n_azoospermic=pd.NA)
+            else:
+                add(1, outcome="median_not_reached", time_months=horizon, n=n, events=pd.NA)
         elif fmt == "individual":
             obs = np.minimum(t, horizon)
             for k, (ti, ev) in enumerate(zip(obs, t <= horizon, strict=True), 1):
