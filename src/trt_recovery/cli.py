@@ -251,7 +251,7 @@ def _print_prediction(profile, out: dict, args: argparse.Namespace) -> int:
         flagged = set(out.get("evidence_flag", {}))
         missing = [f"{t:g}" for t in times if f"{t:g}" not in flagged]
         print("\n(answered from the calculator bundle of the current posterior; evidence flags are precomputed at "
-              "3, 6, 12 and 24 months for the population-average covariates"
+              f"{', '.join(f'{t:g}' for t in out['flag_times'])} months for the population-average covariates"
               + (f"; none at {', '.join(missing)} months: add --full for them" if missing else "") + ")")
     return 0
 

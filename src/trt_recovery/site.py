@@ -30,7 +30,7 @@ import numpy as np
 from trt_recovery import paths
 from trt_recovery.survival import design
 from trt_recovery.summaries import CI_PROB
-from trt_recovery.survival.calculator import PREDICTORS, Bundle, fresh_bundle
+from trt_recovery.survival.calculator import NO_ANDROGEN_POPULATION, PREDICTORS, Bundle, fresh_bundle
 from trt_recovery.survival.families import get_family
 
 #: Posterior draws embedded in the page (evenly thinned).
@@ -96,7 +96,7 @@ def page_data(bundle: Bundle) -> dict:
         "threshold_order": ladder + [t for t in levels["threshold"] if t not in ladder],
         "ci_prob": CI_PROB,
         "unknown_preparation": design.UNKNOWN_PREPARATION,
-        "no_androgen_population": "hh",
+        "no_androgen_population": NO_ANDROGEN_POPULATION,
         "covariates": covariates,
         "components": comp,
         "flags": {k: [v["evidence_flag"], v.get("sensitivity_diagnosis", "")] for k, v in meta["flags"].items()},

@@ -64,6 +64,9 @@ FLAG_TIMES = (3.0, 6.0, 12.0, 24.0)
 #: Profiles drawn at random to check the decomposition against the graph.
 CHECK_PROFILES = 40
 PREDICTORS = ("mu", "eta")
+#: the population without androgen exposure (:func:`trt_recovery.survival.design.androgen_exposed`);
+#: the check against the graph covers it (random profiles include it)
+NO_ANDROGEN_POPULATION = "hh"
 FORMAT_VERSION = 1
 
 
@@ -194,7 +197,7 @@ def build_bundle(fit, seed: int = 0, check_seed: int = 20261129) -> tuple[dict[s
     Raises ``ValueError`` when the sum of components differs from the graph on any of
     :data:`CHECK_PROFILES` random profiles by more than :data:`EXACT`.
     """
-    from trt_recovery.survival.predict import Predictions, estimable_covariates, evidence, evidence_flags, evidence_note
+    from trt_recovery.survival.predict import Predictions, estimable_covariates, evidence, evidence_note
 
     levels = _levels(fit)
     profiles, layout = _layout(levels)
@@ -231,7 +234,7 @@ def build_bundle(fit, seed: int = 0, check_seed: int = 20261129) -> tuple[dict[s
             key = f"{s}|{p}"
             meta["evidence"][key] = {k: v for k, v in evidence(fit, s, p).items()}
             meta["notes"][key] = evidence_note(fit, Profile(strategy=s, population=p))
-    meta["flags"] = _flags(fit, arrays, meta, evidence_flags) if "prior" in groups else {}
+    meta["flags"] = _flags(fit, arrays, meta) if "prior" in groups else {}
     meta["flag_times"] = list(FLAG_TIMES)
     return arrays, meta
 
@@ -241,10 +244,12 @@ def _covariate_meta(fit, estimable: dict[str, bool]) -> list[dict]:
              "androgen_only": c.androgen_only, "estimable": bool(estimable.get(c.name))} for c in design.COVARIATES]
 
 
-def _flags(fit, arrays, meta, evidence_flags) -> dict:
+def _flags(fit, arrays, meta) -> dict:
     """Evidence flags of P(recovered by t) per strategy x population x threshold at FLAG_TIMES
     (population-average covariates, unknown preparation, average study)."""
     import xarray as xr
+
+    from trt_recovery.survival.predict import evidence_flags
 
     post = Bundle({k: v for k, v in arrays.items() if not k.startswith("prior:")}, meta)
     prior = Bundle({k.removeprefix("prior:"): v for k, v in arrays.items() if k.startswith("prior:")}, meta)
@@ -327,7 +332,7 @@ class Bundle:
         out = a[f"{which}/base"].copy()
         for factor in ("strategy", "population", "threshold"):
             out += a[f"{which}/{factor}"][self._index[factor][getattr(profile, factor)]]
-        exposed = profile.population != "hh"
+        exposed = profile.population != NO_ANDROGEN_POPULATION
         if exposed:
             prep = profile.preparation or design.UNKNOWN_PREPARATION
             out += a[f"{which}/preparation"][self._index["preparation"][prep]]
@@ -369,7 +374,8 @@ class Bundle:
         estimable = {c["name"]: c["estimable"] for c in self.meta["covariates"]}
         notes = [n for n in (self.meta["notes"][key], covariate_note_text(estimable, profile)) if n]
         out = {"profile": asdict(profile), "times": [float(t) for t in times], "note": " ".join(notes),
-               "evidence": self.meta["evidence"][key], "answered_from": "calculator bundle"}
+               "evidence": self.meta["evidence"][key], "answered_from": "calculator bundle",
+               "flag_times": self.meta["flag_times"]}
         for label, new in (("average_study", False), ("new_study", True)):
             curve = self.recovered_by(profile, times, new)
             med = self.median_time(profile, new)
