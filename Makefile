@@ -183,9 +183,11 @@ test-fast: $(STAMP) ## Default tier only (mocked samplers and hand-built posteri
 test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
 	$(BIN)/pytest -m slow -q
 
-bench: $(STAMP) $(CALCULATOR) ## Benchmark sampler backends on the real data, and predict (graph vs calculator bundle)
+BENCH_SEEDS ?= 3
+
+bench: $(STAMP) $(CALCULATOR) ## predict timed (graph vs calculator bundle); sampler backends on the real data, BENCH_SEEDS seeds each (step size, leapfrog steps per draw, ESS/s, checks)
 	$(PY) -m trt_recovery.bench --predict
-	$(PY) -m trt_recovery.bench
+	$(PY) -m trt_recovery.bench --seeds $(BENCH_SEEDS)
 
 recovery: $(STAMP) ## Survival-model parameter recovery over 20 seeds (about 15 minutes)
 	$(PY) -m trt_recovery.survival.recovery_study --seeds 20

@@ -54,7 +54,20 @@ def _compile_seconds(model, backend: str) -> float:
     return time.perf_counter() - t
 
 
-def run_one(analysis: str, backend: str) -> dict:
+def step_stats(posterior) -> dict:
+    """Median step size and mean leapfrog steps per draw after warm-up, from the sample stats
+    (``step_size`` and ``n_steps``, or ``tree_size`` / ``num_steps`` as some backends name it);
+    NaN when the backend does not record them."""
+    import numpy as np
+
+    ss = posterior["sample_stats"]
+    ss = ss.to_dataset() if hasattr(ss, "to_dataset") else ss
+    steps = next((ss[n] for n in ("n_steps", "tree_size", "num_steps") if n in ss), None)
+    return {"step_size": round(float(np.median(ss["step_size"].values)), 4) if "step_size" in ss else float("nan"),
+            "leapfrog_per_draw": round(float(np.mean(steps.values)), 1) if steps is not None else float("nan")}
+
+
+def run_one(analysis: str, backend: str, seed: int | None = None) -> dict:
     """Benchmark one backend on one analysis in this process (called in a fresh subprocess)."""
     from trt_recovery.config import load_config
     from trt_recovery.fitting import check_convergence, sample
@@ -67,7 +80,7 @@ def run_one(analysis: str, backend: str) -> dict:
     data = spec.prepare(harmonise(load_dataset()).outcomes, cfg.data)
     model = spec.build(data, cfg.priors)
     compile_s = _compile_seconds(model, backend)
-    sampler = replace(cfg.sampler, backend=backend)
+    sampler = replace(cfg.sampler, backend=backend, **({"seed": seed} if seed is not None else {}))
     t = time.perf_counter()
     posterior = sample(model, sampler)
     wall = time.perf_counter() - t
@@ -75,6 +88,7 @@ def run_one(analysis: str, backend: str) -> dict:
     return {
         "analysis": analysis,
         "backend": backend,
+        "seed": sampler.seed,
         "compile_s": round(compile_s, 2),
         "sampling_wall_s": round(wall, 2),
         "min_bulk_ess": round(conv.ess_bulk_min, 1),
@@ -82,6 +96,7 @@ def run_one(analysis: str, backend: str) -> dict:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rhat_max": round(conv.rhat_max, 4),
         "divergences": conv.divergences,
+        **step_stats(posterior),
         "checks_passed": conv.passed,
         "draws": f"{sampler.chains} x {sampler.draws} (+{sampler.tune} tune)",
     }
@@ -120,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--predict", action="store_true", help="time `trt-recovery predict` (graph vs bundle) only")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="run each backend with the config's seed and the next ones (3: does it pass on 3 seeds?)")
+    parser.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.predict:
         from trt_recovery.tables import write_table
@@ -131,22 +149,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     backends = args.backends.split(",")
     if args.one:
-        print(json.dumps(run_one(args.analyses[0], backends[0])))
+        print(json.dumps(run_one(args.analyses[0], backends[0], args.seed)))
         return 0
     analyses = args.analyses or list(MAIN_ANALYSES)
     rows = []
+    from trt_recovery.config import load_config
+
     for a in analyses:
+        base_seed = load_config(a).sampler.seed
         for b in backends:
-            print(f"==> bench {a} with {b}", flush=True)
-            proc = subprocess.run(
-                [sys.executable, "-m", "trt_recovery.bench", a, "--backends", b, "--one"],
-                capture_output=True,
-                text=True,
-            )
-            if proc.returncode != 0:
-                rows.append({"analysis": a, "backend": b, "error": proc.stderr.strip().splitlines()[-1]})
-                continue
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            for seed in range(base_seed, base_seed + args.seeds):
+                print(f"==> bench {a} with {b}, seed {seed}", flush=True)
+                proc = subprocess.run(
+                    [sys.executable, "-m", "trt_recovery.bench", a, "--backends", b, "--one", "--seed", str(seed)],
+                    capture_output=True,
+                    text=True,
+                )
+                if proc.returncode != 0:
+                    rows.append({"analysis": a, "backend": b, "seed": seed, "error": proc.stderr.strip().splitlines()[-1]})
+                    continue
+                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     df = pd.DataFrame(rows)
     from trt_recovery.tables import write_table
 

@@ -1,0 +1,24 @@
+"""The benchmark's per-draw sampler statistics (make bench reports them per backend and seed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from trt_recovery.bench import step_stats
+
+
+def _tree(**stats) -> xr.DataTree:
+    return xr.DataTree.from_dict({"sample_stats": xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()})})
+
+
+def test_step_size_and_leapfrog_steps_per_draw():
+    steps = np.array([[3, 7, 15, 7], [7, 7, 3, 31]])
+    out = step_stats(_tree(step_size=np.full((2, 4), 0.25), n_steps=steps))
+    assert out == {"step_size": 0.25, "leapfrog_per_draw": 10.0}
+    # numpyro names the count tree_size; a backend that records neither gives NaN, not a made-up number
+    assert step_stats(_tree(step_size=np.full((2, 4), 0.5), tree_size=steps))["leapfrog_per_draw"] == 10.0
+    missing = step_stats(_tree(lp=np.zeros((2, 4))))
+    assert math.isnan(missing["step_size"]) and math.isnan(missing["leapfrog_per_draw"])
