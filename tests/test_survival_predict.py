@@ -92,6 +92,8 @@ def test_notes_count_the_evidence_and_know_the_population(fixed):
     (Profile(covariates={"age": 200}), r"age \(years\) must be in \[12, 90\]"),
     (Profile(covariates={"duration": float("nan")}), "must be in"),
     (Profile(covariates={"height": 1.8}), "unknown covariate 'height'"),
+    # inside the bounds but log(0 / 12) is not finite: refused, not answered with NaN
+    (Profile(covariates={"duration": 0.0}), "outside what the model can use"),
 ])
 def test_bad_profiles_are_refused(fixed, profile, message):
     with pytest.raises(ProfileError, match=message):

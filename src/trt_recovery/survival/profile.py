@@ -46,6 +46,12 @@ class Profile:
             lo, hi = design.COVARIATE[name].bounds
             if value is not None and not (np.isfinite(value) and lo <= value <= hi):
                 raise ProfileError(f"{design.COVARIATE[name].label} must be in [{lo:g}, {hi:g}], got {value}")
+            if value is not None:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    on_model_scale = design.COVARIATE[name].to_model(np.array(float(value)))
+                if not np.isfinite(on_model_scale):  # e.g. log of a duration of 0 months
+                    raise ProfileError(f"{design.COVARIATE[name].label} of {value:g} is outside what the model can "
+                                       f"use (its transform is not finite there); give a value above {lo:g}")
 
     def with_strategy(self, strategy: str) -> Profile:
         return replace(self, strategy=strategy)
