@@ -98,17 +98,20 @@ posterior-check: $(STAMP)
 # Each fit depends on its stamp (rows its model uses, its model's code identity and its resolved
 # config; rewritten only when it changes), not on the raw tables nor on every model's code: a data
 # edit refits only the analyses whose selected rows changed, a code edit only that model's analyses.
-$(STAMPS)/.refreshed: $(DATA) $(MODEL_SRC) $(wildcard analysis/*.yaml) $(STAMP)
+$(STAMPS)/.refreshed: $(DATA) $(MODEL_SRC) $(wildcard analysis/*.yaml) | $(STAMP)
 	$(CLI) stamps
 	@touch $@
 
 $(STAMPS)/%.inputs: $(STAMPS)/.refreshed ;
 .SECONDARY: $(addprefix $(STAMPS)/,$(addsuffix .inputs,$(ANALYSES)))
 
-$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(STAMPS)/%.inputs $(FIT_SRC) $(STAMP)
+# The environment is an order-only prerequisite: reinstalling it (a new dev dependency in
+# pyproject.toml, say) does not refit anything; each posterior records its package versions, and
+# `make verify` names a version change as the cause of a mismatch.
+$(RESULTS)/posteriors/%.nc: analysis/%.yaml $(STAMPS)/%.inputs $(FIT_SRC) | $(STAMP)
 	$(CLI) fit $*
 
-$(RESULTS)/posteriors/%.status.json: analysis/%.yaml $(STAMPS)/%.inputs $(FIT_SRC) $(STAMP)
+$(RESULTS)/posteriors/%.status.json: analysis/%.yaml $(STAMPS)/%.inputs $(FIT_SRC) | $(STAMP)
 	$(CLI) fit $* --allow-failure --status-file $@
 
 # Reports are rebuilt when their fit or the code changes (a stamp per analysis), never refit.
