@@ -25,10 +25,6 @@ PROFILES = [
 ]
 
 
-def _bundle(arrays, meta) -> C.Bundle:
-    return C.Bundle({k: v for k, v in arrays.items() if not k.startswith("prior:")}, meta)
-
-
 def test_summarise_is_the_projects_interval():
     from trt_recovery.summaries import summarise
 
@@ -44,7 +40,7 @@ def test_summarise_is_the_projects_interval():
 @pytest.mark.parametrize("i", range(len(PROFILES)))
 def test_bundle_answers_as_predict_through_the_graph(mock_survival_fit, mock_survival_bundle, i):
     profile, times = PROFILES[i], [3.0, 12.0]
-    ours = _bundle(*mock_survival_bundle).answer(profile, times)
+    ours = C.Bundle.of(*mock_survival_bundle).answer(profile, times)
     graph = predict(mock_survival_fit, profile, times, seed=0)
     for label in ("average_study", "new_study"):
         for a, b in zip(ours[label]["recovered_by"], graph[label]["recovered_by"], strict=True):
@@ -85,10 +81,7 @@ def _scratch_root(tmp_path: Path, fit, arrays, meta, monkeypatch) -> Path:
         rel = getattr(paths, name).relative_to(paths.ROOT)
         monkeypatch.setattr(paths, name, root / rel)
     meta = dict(meta, fingerprint=C.input_fingerprint("mocksurv", post / "mocksurv.nc", meta["model_modules"]))
-    target = C.bundle_file("mocksurv")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(target, **{k.replace("/", "__").replace(":", "--"): v for k, v in arrays.items()})
-    target.with_suffix(".json").write_text(json.dumps(meta, default=float), encoding="utf-8")
+    C.save_bundle(arrays, meta, C.bundle_file("mocksurv"))
     return root
 
 
@@ -124,7 +117,7 @@ def test_predict_answers_from_the_bundle_without_the_sampler_stack(tmp_path, moc
     assert loaded == []
     out = json.loads(body)
     assert out["answered_from"] == "calculator bundle"
-    expected = _bundle(*mock_survival_bundle).answer(PROFILES[0], [3.0, 12.0])
+    expected = C.Bundle.of(*mock_survival_bundle).answer(PROFILES[0], [3.0, 12.0])
     assert out["average_study"]["recovered_by"][1]["median"] == pytest.approx(
         expected["average_study"]["recovered_by"][1]["median"], rel=1e-12)
 

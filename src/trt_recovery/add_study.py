@@ -123,7 +123,8 @@ def add_study(rows: dict[str, list[dict[str, str]]], data_dir: Path = paths.DATA
     from trt_recovery.validate import check_dataset
 
     schema = load_schema()
-    existing = {r["study_id"] for r in csv.DictReader(open(data_dir / "studies.csv", encoding="utf-8"))}
+    with open(data_dir / "studies.csv", encoding="utf-8", newline="") as fh:
+        existing = {r["study_id"] for r in csv.DictReader(fh)}
     sid = rows["studies"][0]["study_id"]
     if sid in existing:
         raise BadInputError(f"study {sid!r} is already in {data_dir / 'studies.csv'}")

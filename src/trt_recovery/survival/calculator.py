@@ -251,8 +251,7 @@ def _flags(fit, arrays, meta) -> dict:
 
     from trt_recovery.survival.predict import evidence_flags
 
-    post = Bundle({k: v for k, v in arrays.items() if not k.startswith("prior:")}, meta)
-    prior = Bundle({k.removeprefix("prior:"): v for k, v in arrays.items() if k.startswith("prior:")}, meta)
+    post, prior = Bundle.of(arrays, meta), Bundle.of(arrays, meta, group="prior")
     chains, draws = meta["chains"], meta["draws"]
     quantities, where = {}, {}
     for s in meta["levels"]["strategy"]:
@@ -270,11 +269,8 @@ def _flags(fit, arrays, meta) -> dict:
             for k, c in cols.items()}
 
 
-def write_bundle(fit, seed: int = 0) -> Path:
-    """Build and save the bundle of a fit (``analysis/results/calculator/<analysis>.npz`` + ``.json``)."""
-    arrays, meta = build_bundle(fit, seed=seed)
-    meta["fingerprint"] = input_fingerprint(fit.analysis, Path(fit.path), meta["model_modules"])
-    target = bundle_file(fit.analysis)
+def save_bundle(arrays: dict[str, np.ndarray], meta: dict, target: Path) -> Path:
+    """Write a bundle (``.npz`` components and ``.json`` metadata), each file atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.stem + ".tmp.npz")
     np.savez_compressed(tmp, **{k.replace("/", "__").replace(":", "--"): v for k, v in arrays.items()})
@@ -284,6 +280,13 @@ def write_bundle(fit, seed: int = 0) -> Path:
     tmp_meta.write_text(json.dumps(meta, indent=1, default=float), encoding="utf-8")
     tmp_meta.replace(meta_path)
     return target
+
+
+def write_bundle(fit, seed: int = 0) -> Path:
+    """Build and save the bundle of a fit (``analysis/results/calculator/<analysis>.npz`` + ``.json``)."""
+    arrays, meta = build_bundle(fit, seed=seed)
+    meta["fingerprint"] = input_fingerprint(fit.analysis, Path(fit.path), meta["model_modules"])
+    return save_bundle(arrays, meta, bundle_file(fit.analysis))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -307,12 +310,20 @@ class Bundle:
         self._index = {f: {lv: i for i, lv in enumerate(levels)} for f, levels in meta["levels"].items()}
 
     @classmethod
+    def of(cls, arrays: dict[str, np.ndarray], meta: dict, group: str = "posterior") -> Bundle:
+        """The bundle of one group's draws from :func:`build_bundle`'s arrays (prior arrays carry
+        a ``prior:`` prefix)."""
+        if group == "posterior":
+            return cls({k: v for k, v in arrays.items() if not k.startswith("prior:")}, meta)
+        return cls({k.removeprefix("prior:"): v for k, v in arrays.items() if k.startswith("prior:")}, meta)
+
+    @classmethod
     def load(cls, analysis_or_path: str | Path) -> Bundle:
         path = Path(analysis_or_path) if str(analysis_or_path).endswith(".npz") else bundle_file(str(analysis_or_path))
         meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
         with np.load(path) as z:
             arrays = {k.replace("__", "/").replace("--", ":"): z[k] for k in z.files}
-        return cls({k: v for k, v in arrays.items() if not k.startswith("prior:")}, meta)
+        return cls.of(arrays, meta)
 
     # ---- predictors ------------------------------------------------------------------------------
     def check(self, profile: Profile) -> None:
