@@ -170,8 +170,16 @@ def sample(model: pm.Model, sampler: SamplerConfig, progressbar: bool = False) -
     """Run NUTS with the configured backend and an explicit seed.
 
     PyMC's own sampler runs its chains in processes started by ``forkserver`` (never a bare fork
-    of a process that may hold JAX's threads).
+    of a process that may hold JAX's threads). nutpie runs through
+    :func:`trt_recovery.compiled.sample_nutpie`: the same draws as ``pm.sample`` gives, with the
+    compiled model reused when this process has already compiled the same graph (other data).
     """
+    if sampler.backend == "nutpie":
+        from trt_recovery.compiled import sample_nutpie
+
+        return sample_nutpie(model, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                             cores=min(sampler.cores, sampler.chains), seed=sampler.seed,
+                             target_accept=sampler.target_accept)
     kwargs: dict[str, Any] = dict(
         draws=sampler.draws,
         tune=sampler.tune,
