@@ -60,7 +60,8 @@ def make_client(scheduler: str | None = None, n_workers: int | None = None):
 
 
 def run_tasks(fn: Callable[..., Any], tasks: Sequence[Any], *, labels: Sequence[str] | None = None,
-              scheduler: str | None = None, n_workers: int | None = None, progress: bool = True) -> list[Any]:
+              scheduler: str | None = None, n_workers: int | None = None, progress: bool = True,
+              on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
     """Run ``fn(task)`` for every task on a Dask cluster; results in task order.
 
     Parameters
@@ -75,6 +76,9 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[Any], *, labels: Sequence[
         Where to run (see the module docstring).
     progress : bool
         Print one line to stderr per finished task.
+    on_result : callable, optional
+        Called as ``on_result(i, result)`` in this process when task ``i`` finishes (its result or
+        its :class:`TaskError`), e.g. to save partial results of a long run.
     """
     from distributed import as_completed
 
@@ -97,6 +101,8 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[Any], *, labels: Sequence[
                 status = f"FAILED ({type(exc).__name__})"
             if progress:
                 print(f"  [{done}/{len(tasks)}] {labels[i]}: {status}", file=sys.stderr, flush=True)
+            if on_result is not None:
+                on_result(i, results[i])
         if scheduler is None or scheduler == INPROCESS:
             client.cluster.close()
     return results

@@ -374,6 +374,26 @@ def ecdf_figure(ranks: pd.DataFrame, n_draws: int, prob: float = 0.95, seed: int
     return fig
 
 
+def rank_table(results: list, config: AnalysisConfig) -> pd.DataFrame:
+    """One row per replication and quantity from :func:`run_replication` results (failed tasks
+    skipped), stamped with the model and config identity they belong to."""
+    from trt_recovery.parallel import TaskError
+
+    rows = []
+    for res in results:
+        if isinstance(res, TaskError) or res is None:
+            continue
+        for q, rank in res["ranks"].items():
+            rows.append({"replication": res["replication"], "seed": res["seed"], "quantity": q, "rank": rank,
+                         "n_draws": res["n_draws"], "passed": res["passed"], "divergences": res["divergences"],
+                         "seconds": res["seconds"]})
+    ranks = pd.DataFrame(rows)
+    if len(ranks):  # which model and config the ranks belong to (sbc_summary flags stale results)
+        ranks["model_identity"] = get_model(config.model).identity()
+        ranks["config_identity"] = config_identity(config)
+    return ranks
+
+
 def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261129, scheduler: str | None = None,
         n_workers: int | None = None, sampler: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list]:
     from trt_recovery.parallel import TaskError, run_tasks
@@ -384,26 +404,24 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
     t0 = time.perf_counter()
     sampler = {**SBC_SAMPLER, **(sampler or {})}
     reps = replications(config, n, seed, sampler)
+    paths.TABLES_DIR.mkdir(parents=True, exist_ok=True)
+    partial = paths.TABLES_DIR / f"{name}_sbc_ranks.partial.csv"
+    finished: list = []
+
+    def keep(i: int, res) -> None:  # a run stopped early keeps the replications it finished
+        finished.append(res)
+        if len(finished) % 10 == 0:
+            rank_table(finished, config).to_csv(partial, index=False)
+
     results = run_tasks(run_replication, reps, labels=[f"replication {r.index}" for r in reps], scheduler=scheduler,
-                        n_workers=n_workers)
+                        n_workers=n_workers, on_result=keep)
     wall = time.perf_counter() - t0
-    rows, failures = [], []
-    for res in results:
-        if isinstance(res, TaskError):
-            failures.append(res)
-            continue
-        for q, rank in res["ranks"].items():
-            rows.append({"replication": res["replication"], "seed": res["seed"], "quantity": q, "rank": rank,
-                         "n_draws": res["n_draws"], "passed": res["passed"], "divergences": res["divergences"],
-                         "seconds": res["seconds"]})
-    ranks = pd.DataFrame(rows)
-    if len(ranks):  # which model and config the ranks belong to (sbc_summary flags stale results)
-        ranks["model_identity"] = get_model(config.model).identity()
-        ranks["config_identity"] = config_identity(config)
+    failures = [res for res in results if isinstance(res, TaskError)]
+    ranks = rank_table(results, config)
+    partial.unlink(missing_ok=True)
     n_draws = int(ranks["n_draws"].iloc[0]) if len(ranks) else 0
     summary = uniformity(ranks, n_draws) if len(ranks) else pd.DataFrame()
     summary.attrs["wall_seconds"] = wall
-    paths.TABLES_DIR.mkdir(parents=True, exist_ok=True)
     ranks.to_csv(paths.TABLES_DIR / f"{name}_sbc_ranks.csv", index=False)
     out = write_table(summary, f"{name}_sbc_uniformity", float_format="{:.3g}")
     if len(ranks):
