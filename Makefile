@@ -155,7 +155,7 @@ DASK_FLAGS := $(if $(DASK_SCHEDULER),--scheduler $(DASK_SCHEDULER),)
 SBC_REPLICATIONS ?= 200
 
 loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through Dask (influence tables; several minutes)
-	$(CLI) loso success_rate preservation survival concentration $(DASK_FLAGS)
+	$(CLI) loso success_rate preservation pregnancy survival concentration $(DASK_FLAGS)
 
 sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; hours on 2 cores)
 	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)

@@ -24,12 +24,14 @@
 # reported at another threshold (20 million/mL, total motile count, own baseline, "improvement")
 # reaches it through a threshold effect, the same ladder the survival model uses.
 #
-# The last section answers a different question with the same machinery: do men who stay on
+# The last sections answer other questions with the same machinery: do men who stay on
 # testosterone keep sperm output when low-dose hCG (or FSH) is added (`preservation` analysis)?
+# And how often did treatment end in a pregnancy (`pregnancy` analysis)?
 
 # %% tags=["parameters"]
 analysis = "success_rate"
 preservation = "preservation"
+pregnancy = "pregnancy"
 
 # %%
 from IPython.display import Markdown, display
@@ -132,3 +134,33 @@ display(success.contrast_table(pres, success.WORDING["preservation"]["reference"
 
 # %%
 display(pres.exclusions)
+
+# %% [markdown]
+# ## Pregnancy after treatment
+#
+# **Question.** How often did treatment end in a pregnancy? The `pregnancy` analysis fits the same
+# hierarchical binomial (without a threshold: a pregnancy has none) to counts of pregnancies by
+# the end of follow-up (model `binomial_pregnancy`, whose docstring says why this is a separate
+# pooled analysis and not a second stage of the survival model; `trt-recovery pregnancy
+# --strategy hcg_fsh --population hh` prints one cell).
+
+# %%
+preg = load_fit(pregnancy)
+print(preg.summary_line())
+g_observed = success.observed_rates(preg.used)
+g_pooled = success.pooled_table(preg, count=success.WORDING["pregnancy"]["count"])
+display(success.forest_plot(g_observed, g_pooled, success.WORDING["pregnancy"]["title"],
+                            success.WORDING["pregnancy"]["axis"], success.heterogeneity(preg)))
+display(g_pooled[[c for c in cols if c in g_pooled] + ["pregnancies"]].drop(columns=["recovered"], errors="ignore").round(3))
+
+# %% [markdown]
+# **How to read it.** The denominators are each source's own (all men treated, men trying to
+# conceive, treatment courses, men who reached spermatogenesis) and no row gives a time since
+# recovery, so a rate here is "pregnancy by the end of that study, among the men it counted", not
+# a monthly conception rate. Most rows are men with hypogonadotropic hypogonadism on gonadotropins
+# (indirect evidence for men stopping androgens); the one steroid-user cohort (Alhashimi 2022,
+# mixed treatments, 12 months) is the only direct row. A strategy or population without a row has
+# no estimate.
+
+# %%
+display(preg.exclusions)

@@ -102,6 +102,15 @@ def mock_preservation_fit(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def mock_pregnancy_fit(tmp_path_factory):
+    """The pregnancy model on the repository's data, with prior draws for a posterior (plumbing only)."""
+    from trt_recovery.harmonise import harmonise
+    from trt_recovery.validate import load_dataset
+
+    return _mock_fit(tmp_path_factory, "mockpreg", "binomial_pregnancy", harmonise(load_dataset()).outcomes)
+
+
+@pytest.fixture(scope="session")
 def mock_concentration_fit(tmp_path_factory):
     table, _ = helpers.simulate_concentration_arms(seed=1, n_arms=8)
     return _mock_fit(tmp_path_factory, "mockconc", "lognormal_concentration", table)

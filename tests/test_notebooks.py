@@ -50,8 +50,9 @@ def test_notebook_runs_on_a_mocked_fit(notebook, request, monkeypatch):
     matplotlib.use("Agg")
     fixture = NOTEBOOK_FITS[notebook.stem]
     params = {"analysis": str(request.getfixturevalue(fixture).path)} if fixture else {}
-    if notebook.stem == "02_success_rates":  # its last section reads the preservation fit
+    if notebook.stem == "02_success_rates":  # its last sections read the preservation and pregnancy fits
         params["preservation"] = str(request.getfixturevalue("mock_preservation_fit").path)
+        params["pregnancy"] = str(request.getfixturevalue("mock_pregnancy_fit").path)
     if notebook.stem == "05_checks_and_sensitivity":  # every fit points at the same small fit
         p = params.pop("analysis")
         params = {"families": {"a": p, "b": p}, "sensitivity": {"main": p, "again": p},

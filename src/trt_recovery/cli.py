@@ -137,6 +137,7 @@ def _covariate_dest(flag: str) -> str:
 
 
 def cmd_preserve(args: argparse.Namespace) -> int:
+    """A binomial analysis's answer for one cell: preservation (`preserve`) or pregnancy (`pregnancy`)."""
     import json
 
     from trt_recovery.config import load_config
@@ -149,7 +150,8 @@ def cmd_preserve(args: argparse.Namespace) -> int:
         if not paths.posterior_file(args.analysis).exists():
             print(f"no cached posterior for '{args.analysis}': fitting it first", file=sys.stderr)
             fit_analysis(load_config(args.analysis))
-    out = cell_answer(load_fit(args.analysis), args.strategy, args.population)
+    kind = args.kind
+    out = cell_answer(load_fit(args.analysis), args.strategy, args.population, kind=kind)
     if args.format == "json":
         print(json.dumps(out, indent=2, default=float))
         return 0
@@ -158,7 +160,7 @@ def cmd_preserve(args: argparse.Namespace) -> int:
         print(f"  {out['gap']}")
         return 0
     e = out["estimate"]
-    print(f"  P(a man keeps sperm in the ejaculate while androgen continues), average study = {e['median']:.2f} "
+    print(f"  {WORDING[kind]['question']}, average study = {e['median']:.2f} "
           f"(95% {e['lower']:.2f} to {e['upper']:.2f})  [{out['evidence_flag']}]")
     if out.get("sensitivity_diagnosis") and "conflict" in str(out["sensitivity_diagnosis"]):
         print("  possible prior-data conflict (power-scaling): read the interval with care")
@@ -167,8 +169,8 @@ def cmd_preserve(args: argparse.Namespace) -> int:
     c = out.get("contrast")
     if c:
         d = c["difference"]
-        ref = WORDING["preservation"]["reference"]
-        print(f"  vs {ref} (androgen alone): difference {d['median']:+.2f} (95% {d['lower']:+.2f} to {d['upper']:+.2f}), "
+        ref = WORDING[kind]["reference"]
+        print(f"  vs {ref} ({WORDING[kind]['reference_label']}): difference {d['median']:+.2f} (95% {d['lower']:+.2f} to {d['upper']:+.2f}), "
               f"P(better) = {c['p_better']:.2f}"
               + ("" if c["reference_rows_in_population"] else f"; {ref} has no row in this population"))
     return 0
@@ -557,7 +559,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continued_trt, hcg_during_trt, fsh_during_trt or hcg_fsh_during_trt")
     p.add_argument("--population", default="trt", help="trt, aas or contraception")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_preserve)
+    p.set_defaults(func=cmd_preserve, kind="preservation")
+    p = sub.add_parser("pregnancy", help="P(pregnancy by the end of follow-up) for a strategy and population, with the "
+                                         "rows behind it (a separate pooled analysis; mostly indirect, hh)")
+    p.add_argument("--analysis", default="pregnancy", help="analysis name, or a path to a saved posterior (.nc)")
+    p.add_argument("--strategy", default="hcg_fsh", help="a strategy (hcg, hcg_fsh, hcg_combination, mixed_treatments...)")
+    p.add_argument("--population", default="hh", help="hh, aas, trt or contraception")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_preserve, kind="pregnancy")
     p = sub.add_parser("verify", help="compare headline numbers with analysis/reference/*.json")
     p.add_argument("analyses", nargs="*")
     p.add_argument("--write-reference", action="store_true", help="rewrite the reference files (maintainers)")

@@ -96,8 +96,6 @@ def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
     kind = r["outcome"]
     if kind == "prevalence_proportion":
         return "point prevalence at a time (including men above the threshold at time zero) is not modelled yet"
-    if kind == "pregnancy":
-        return "pregnancy outcomes are not modelled"
     if kind == "concentration" and pd.isna(r["n"]) and pd.isna(r["arm_n"]):
         return "concentration without a number of men"
     return None

@@ -24,9 +24,16 @@ from trt_recovery.summaries import CI_PROB, flag_columns, interval
 #: per analysis kind: the event's name in tables, the figure's axis and title, the comparator
 WORDING = {
     "success": {"count": "recovered", "axis": "Proportion of men recovered (to any sperm) by end of follow-up",
-                "title": "Recovery by the end of follow-up", "reference": "none"},
+                "title": "Recovery by the end of follow-up", "reference": "none",
+                "question": "P(a man recovers sperm by the end of follow-up)", "reference_label": "no treatment"},
     "preservation": {"count": "kept_sperm", "axis": "Proportion of men who kept sperm (any) while androgen continued",
-                     "title": "Sperm output kept during ongoing androgen", "reference": "continued_trt"},
+                     "title": "Sperm output kept during ongoing androgen", "reference": "continued_trt",
+                     "question": "P(a man keeps sperm in the ejaculate while androgen continues)",
+                     "reference_label": "androgen alone"},
+    "pregnancy": {"count": "pregnancies", "axis": "Proportion with a pregnancy by end of follow-up (the source's denominator)",
+                  "title": "Pregnancy after treatment", "reference": "none",
+                  "question": "P(pregnancy by the end of follow-up, among the men the source counted)",
+                  "reference_label": "no treatment"},
 }
 
 
@@ -219,6 +226,11 @@ def report_preservation(fit, name: str) -> list:
     return _report(fit, name, "preservation")
 
 
+def report_pregnancy(fit, name: str) -> list:
+    """Every table and figure of a pregnancy fit (contrasts against spontaneous recovery where it has rows)."""
+    return _report(fit, name, "pregnancy")
+
+
 def cell_answer(fit, strategy: str, population: str, kind: str = "preservation") -> dict:
     """One strategy x population cell as the CLI prints it: the pooled rate (average study) with its
     95% interval and evidence flag, the rows behind it, and the contrast with the comparator.
@@ -229,7 +241,8 @@ def cell_answer(fit, strategy: str, population: str, kind: str = "preservation")
     out: dict = {"strategy": strategy, "strategy_label": strategy_label(strategy), "population": population,
                  "population_label": population_label(population), "reference": words["reference"]}
     cell = used[(used.strategy == strategy) & (used.population == population)]
-    out["evidence"] = [f"{r.study_id}: {int(r.events)}/{int(r.n)} ({r.threshold}, {follow_up(r.time_months)})"
+    out["evidence"] = [f"{r.study_id}: {int(r.events)}/{int(r.n)} ("
+                       + ("" if pd.isna(r.threshold) else f"{r.threshold}, ") + f"{follow_up(r.time_months)})"
                        for r in cell.itertuples()]
     strategies = list(post["cell_rate"]["strategy"].values)
     populations = list(post["cell_rate"]["population"].values)

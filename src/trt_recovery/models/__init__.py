@@ -28,6 +28,6 @@ def get_model(name: str) -> ModelSpec:
         raise UnknownNameError(f"unknown model {name!r} (registered: {', '.join(sorted(REGISTRY))})") from None
 
 
-from trt_recovery.models import binomial_preservation, binomial_success, lognormal_concentration, survival_cure  # noqa: E402,F401  (register themselves)
+from trt_recovery.models import binomial_pregnancy, binomial_preservation, binomial_success, lognormal_concentration, survival_cure  # noqa: E402,F401  (register themselves)
 
 __all__ = ["REGISTRY", "ModelData", "ModelSpec", "get_model", "register"]
