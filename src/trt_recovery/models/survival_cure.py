@@ -89,6 +89,15 @@ What was tried and not kept: a low-rank mass matrix (nutpie) and a dense one (nu
 fewer leapfrog steps (30-65) but diverged on some seeds at every target_accept up to 0.99 that
 kept them ahead in ESS per second; a tighter target_accept (0.99) with nutpie also passes but is
 slower (110-162 ESS/s, 140 steps).
+
+Also tried and not kept (measured 2026-11-29 on the real data, one chain of 500 + 500, 2 cores):
+holding every term's arrays (observed values, columns, candidate arrays, arm and threshold
+positions) as ``pm.Data``, so that one compiled model could serve every SBC replication and
+refit (:mod:`trt_recovery.compiled`). PyTensor can then no longer fold the data into constants:
+against the same code with the arrays as constants, nutpie's compilation went from 71 s to 254 s
+and sampling from 16 s to 40 s, so even a reused compiled model would have cost about as much per
+replication as compiling each one (this model as it stands: 32 s and 14 s). Only the weights are
+data.
 """
 
 from __future__ import annotations
