@@ -58,14 +58,14 @@ def test_survival_models_share_a_graph_only_when_weights_are_all_that_differ(sim
 def test_a_reused_compiled_model_samples_what_a_fresh_pm_sample_does():
     rng = np.random.default_rng(1)
     first, second = toy(rng.normal(0.0, 1.0, 12)), toy(rng.normal(3.0, 1.0, 30))
-    settings = dict(draws=150, tune=150, chains=2, cores=1)
+    settings = dict(draws=100, tune=100, chains=2, cores=1)
     cache = CompiledModels()
     got = [sample_nutpie(m, seed=7, target_accept=0.9, cache=cache, **settings) for m in (first, second)]
     assert (cache.compiles, cache.reuses) == (1, 1)
-    for model, idata in zip((first, second), got, strict=True):
-        fresh = pm.sample(model=model, nuts_sampler="nutpie", random_seed=7, progressbar=False,
-                          nuts={"target_accept": 0.9}, **settings)
-        np.testing.assert_array_equal(idata.posterior["mu"].values, fresh.posterior["mu"].values)
-        assert {"posterior", "sample_stats", "observed_data"} <= set(idata.children)
-    # the second model's data reached the sampler: its posterior sits near its own mean
-    assert abs(float(got[1].posterior["mu"].mean()) - float(second["y"].get_value().mean())) < 0.5
+    # the second fit ran on the first model's compiled code with the second's data swapped in, and
+    # gives exactly the draws of pm.sample compiling the second model afresh (same seed derivation)
+    fresh = pm.sample(model=second, nuts_sampler="nutpie", random_seed=7, progressbar=False,
+                      nuts={"target_accept": 0.9}, **settings)
+    np.testing.assert_array_equal(got[1].posterior["mu"].values, fresh.posterior["mu"].values)
+    assert {"posterior", "sample_stats", "observed_data"} <= set(got[1].children)
+    assert not np.array_equal(got[0].posterior["mu"].values, got[1].posterior["mu"].values)
