@@ -85,7 +85,7 @@ $(RESULTS)/figures/prisma_flow.png: $(DATA) $(SCREENING) $(wildcard analysis/*.y
 
 certainty: $(RESULTS)/tables/summary_of_findings.csv ## Summary-of-findings table with GRADE-style certainty (from the main fits)
 
-$(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,survival.nc success_rate.nc preservation.nc concentration.nc) \
+$(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,survival.nc success_rate.nc preservation.nc pregnancy.nc concentration.nc) \
 		analysis/certainty/rules.yaml src/trt_recovery/certainty.py src/trt_recovery/power_scaling.py
 	$(CLI) certainty
 

@@ -65,3 +65,17 @@ def test_report_and_cli_answer_with_the_rows_behind_it(mock_pregnancy_fit, capsy
     assert "P(pregnancy by the end of follow-up" in text and "ortac2019: 48/72" in text
     assert cli.main(["pregnancy", "--analysis", str(fit.path), "--strategy", "gonadorelin", "--population", "trt"]) == 0
     assert "evidence gap" in capsys.readouterr().out
+
+
+def test_summary_of_findings_rates_pregnancy_as_indirect_where_it_rests_on_hh(mock_pregnancy_fit):
+    from trt_recovery.certainty import summary_of_findings
+
+    sof = summary_of_findings({"pregnancy": mock_pregnancy_fit})
+    assert set(sof["outcome"]) == {"pregnancies"}
+    # no trt arm: no population shift to reach TRT patients, so no row for them (said, not guessed)
+    assert set(sof["target_population"]) == {"aas"}
+    assert any("pregnancies for trt" in note for note in sof.attrs["skipped"])
+    rows = sof.set_index("strategy")
+    assert rows.loc["hcg_fsh", "indirectness"] == "very serious"  # hypogonadotropic men only
+    assert rows.loc["mixed_treatments", "indirectness"] == "not serious"  # steroid users, the target itself
+    assert "recovery defined above" not in rows.loc["hcg_fsh", "reasons"]  # a pregnancy has no threshold

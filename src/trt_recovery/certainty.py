@@ -179,6 +179,7 @@ OUTCOMES = {
     "recovered_12m": ("survival", "Sperm back (any) by 12 months, % of men", "probability"),
     "pooled_rate": ("success_rate", "Recovered (any sperm) by end of follow-up, % of men", "probability"),
     "kept_sperm": ("preservation", "Kept sperm (any) while androgen continued, % of men", "probability"),
+    "pregnancies": ("pregnancy", "Pregnancy by end of follow-up, % (each source's denominator)", "probability"),
     "concentration": ("concentration", "Median sperm concentration reached, million/mL", "concentration"),
 }
 
@@ -209,7 +210,7 @@ def summary_of_findings(fits: dict[str, Any], rules: Rules | None = None) -> pd.
     evidence behind it, each GRADE domain and the certainty.
 
     ``fits`` maps an analysis name (``survival``, ``success_rate``, ``preservation``,
-    ``concentration``) to its fit;
+    ``pregnancy``, ``concentration``) to its fit;
     outcomes whose fit is missing are skipped.
     """
     from trt_recovery.models.binomial_success import PREDICTION_VARS as SUCCESS_PRED
@@ -231,7 +232,7 @@ def summary_of_findings(fits: dict[str, Any], rules: Rules | None = None) -> pd.
                 continue
             if outcome == "recovered_12m":
                 cells = _cells_survival(fit, target, strategies)
-            elif outcome in ("pooled_rate", "kept_sperm"):
+            elif outcome in ("pooled_rate", "kept_sperm", "pregnancies"):
                 cells = _cells_grid(fit, target, strategies, "cell_rate", "cell_predicted_rate", SUCCESS_PRED)
             else:
                 cells = _cells_grid(fit, target, strategies, "median_concentration", "predicted_median", CONC_PRED)
@@ -275,7 +276,7 @@ def certainty_lookup(sof: pd.DataFrame, outcome: str, target: str) -> dict[str, 
     return dict(zip(sub["strategy"], sub["certainty"], strict=True))
 
 
-def main(analyses: tuple[str, ...] = ("survival", "success_rate", "preservation", "concentration")) -> list[Path]:
+def main(analyses: tuple[str, ...] = ("survival", "success_rate", "preservation", "pregnancy", "concentration")) -> list[Path]:
     """Write the summary-of-findings table (CSV, Markdown, LaTeX) from the cached main fits."""
     from trt_recovery.posterior import load_fit
     from trt_recovery.tables import write_table

@@ -596,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stamps", help="per-analysis hashes of the rows each model uses (make refits only what changed)")
     p.set_defaults(func=cmd_stamps)
     p = sub.add_parser("certainty", help="summary-of-findings table with GRADE-style certainty, from the cached main fits")
-    p.add_argument("analyses", nargs="*", help="main analyses to include (default: survival, success_rate, preservation, concentration)")
+    p.add_argument("analyses", nargs="*", help="main analyses to include (default: survival, success_rate, preservation, pregnancy, concentration)")
     p.set_defaults(func=cmd_certainty)
     p = sub.add_parser("add-study", help="add a new study's rows (studies, arms, outcomes, screening) from its identifier "
                                          "and column=value pairs; validated with the whole dataset before writing")
