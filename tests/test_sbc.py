@@ -100,3 +100,22 @@ def test_sbc_summary_reads_the_saved_tables(tmp_path, monkeypatch):
     assert not sbc.sbc_summary()["stale"]
     current.assign(model_identity="0" * 64).to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
     assert sbc.sbc_summary()["stale"] == "the model's code changed since"
+
+
+def test_a_stopped_run_is_summarised_from_its_partial_ranks(tmp_path, monkeypatch):
+    from trt_recovery import paths
+
+    monkeypatch.setattr(paths, "TABLES_DIR", tmp_path)
+    monkeypatch.setattr(paths, "FIGURES_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no partial SBC result"):
+        sbc.summarise_partial()
+    rng = np.random.default_rng(1)
+    partial = pd.DataFrame({"replication": np.repeat(np.arange(20), 2), "quantity": ["a", "b"] * 20,
+                            "rank": rng.integers(0, 101, 40), "n_draws": 100, "passed": False, "seconds": 5.0,
+                            "divergences": 0})
+    partial.to_csv(tmp_path / "survival_sbc_ranks.partial.csv", index=False)
+    assert sbc.main(["--from-partial"]) == 0
+    assert not (tmp_path / "survival_sbc_ranks.partial.csv").exists()
+    out = sbc.sbc_summary()
+    assert out["replications"] == 20 and list(out["table"]["quantity"]) == ["a", "b"]
+    assert (tmp_path / "survival_sbc_ecdf.png").exists()

@@ -397,8 +397,6 @@ def rank_table(results: list, config: AnalysisConfig) -> pd.DataFrame:
 def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261129, scheduler: str | None = None,
         n_workers: int | None = None, sampler: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list]:
     from trt_recovery.parallel import TaskError, run_tasks
-    from trt_recovery.report import save_figure
-    from trt_recovery.tables import write_table
 
     config = load_config(paths.analysis_config(name))
     t0 = time.perf_counter()
@@ -419,13 +417,8 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
     failures = [res for res in results if isinstance(res, TaskError)]
     ranks = rank_table(results, config)
     partial.unlink(missing_ok=True)
-    n_draws = int(ranks["n_draws"].iloc[0]) if len(ranks) else 0
-    summary = uniformity(ranks, n_draws) if len(ranks) else pd.DataFrame()
+    summary, out = write_results(name, ranks)
     summary.attrs["wall_seconds"] = wall
-    ranks.to_csv(paths.TABLES_DIR / f"{name}_sbc_ranks.csv", index=False)
-    out = write_table(summary, f"{name}_sbc_uniformity", float_format="{:.3g}")
-    if len(ranks):
-        out += save_figure(ecdf_figure(ranks, n_draws), f"{name}_sbc_ecdf")
     reps_ok = ranks.drop_duplicates("replication") if len(ranks) else ranks
     print(f"SBC '{name}': {len(results)} replications in {wall / 60:.1f} min wall "
           f"({len(failures)} raised; {int((~reps_ok['passed']).sum()) if len(reps_ok) else 0} failed their "
@@ -433,6 +426,32 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
     for f in failures:
         print(f"  {f.label}: {f.error}")
     return ranks, summary, out
+
+
+def write_results(name: str, ranks: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Save the ranks, their uniformity table and the ECDF figure (what :func:`sbc_summary` reads)."""
+    from trt_recovery.report import save_figure
+    from trt_recovery.tables import write_table
+
+    n_draws = int(ranks["n_draws"].iloc[0]) if len(ranks) else 0
+    summary = uniformity(ranks, n_draws) if len(ranks) else pd.DataFrame()
+    paths.TABLES_DIR.mkdir(parents=True, exist_ok=True)
+    ranks.to_csv(paths.TABLES_DIR / f"{name}_sbc_ranks.csv", index=False)
+    out = write_table(summary, f"{name}_sbc_uniformity", float_format="{:.3g}")
+    if len(ranks):
+        out += save_figure(ecdf_figure(ranks, n_draws), f"{name}_sbc_ecdf")
+    return summary, out
+
+
+def summarise_partial(name: str = "survival") -> tuple[pd.DataFrame, list]:
+    """Turn the ranks a stopped run saved (``<name>_sbc_ranks.partial.csv``) into the results, so a
+    run cut short still reports what it did (its replication count says how far it got)."""
+    partial = paths.TABLES_DIR / f"{name}_sbc_ranks.partial.csv"
+    if not partial.exists():
+        raise FileNotFoundError(f"{partial}: no partial SBC result (it is written every 10 replications of a run)")
+    summary, out = write_results(name, pd.read_csv(partial))
+    partial.unlink()
+    return summary, out
 
 
 def sbc_summary(name: str = "survival") -> dict[str, Any] | None:
@@ -486,10 +505,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chains", type=int, default=SBC_SAMPLER["chains"])
     ap.add_argument("--draws", type=int, default=SBC_SAMPLER["draws"])
     ap.add_argument("--tune", type=int, default=SBC_SAMPLER["tune"])
+    ap.add_argument("--from-partial", action="store_true",
+                    help="summarise the ranks a stopped run saved instead of running replications")
     args = ap.parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")
+    if args.from_partial:
+        summary, out = summarise_partial(args.analysis)
+        print(summary.to_string(index=False))
+        for p in out:
+            print(f"  {p}")
+        return 0
     _, summary, out = run(args.analysis, args.replications, args.seed, args.scheduler, args.workers,
                           {"chains": args.chains, "draws": args.draws, "tune": args.tune})
     if len(summary):
