@@ -1,9 +1,14 @@
 """Compile a model once, refit it to other data: nutpie's compiled models reused across fits.
 
-Compiling the survival model for nutpie (PyTensor graph, gradient, Numba) takes about 50 s on
-these machines; sampling one SBC replication takes about 15 s. Fits whose graphs differ only in
-the values of their data (SBC replications of the real data's shape, a seed sweep, a fit repeated
-in one process) can share one compiled model and swap the data in (``compiled.with_data``).
+Compiling the survival model for nutpie (PyTensor graph, gradient, Numba) takes 30-50 s on these
+machines, longer than sampling one SBC replication (about 15 s). Fits whose graphs differ only in
+the values of their ``pm.Data`` variables can share one compiled model and swap the data in
+(``compiled.with_data``): in this package, the same analysis sampled again in one process (another
+seed, ``make bench`` after timing the compilation) or with other observation weights. The
+survival model's observed values are constants of its graph, not data, so SBC replications and
+leave-one-study-out refits are other graphs and are compiled each time: holding every array as
+data was tried and made compilation and every gradient slower than compiling anew (measured in
+the docstring of :mod:`trt_recovery.models.survival_cure`).
 
 Whether two models are "the same graph with other data" is decided from the graphs, not from
 names: :func:`same_graph` requires the same free variables (names, shapes, transforms), the same
@@ -108,9 +113,6 @@ class CompiledModels:
         self.entries.append(_Entry(model, outputs if outputs is not None else _outputs(model), compiled, structure))
         del self.entries[:-self.max_entries]
         return compiled
-
-    def clear(self) -> None:
-        self.entries.clear()
 
 
 #: the process's cache (fits in one process, and each Dask worker's tasks, share it)
