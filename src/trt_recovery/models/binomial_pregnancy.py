@@ -16,8 +16,8 @@ carries a threshold, and no threshold parameter exists).
 Why a separate pooled analysis and not a second stage of the survival model (conception after
 recovery, fitted jointly): a second stage needs, per arm, when men recovered and when their
 partners conceived, or at least pregnancies by a stated time after recovery. No pregnancy row in
-the data reports a time since recovery (all but one give no time at all, the other 12 months
-after stopping), and the denominators differ by source (all men treated, men trying to conceive,
+the data reports a time since recovery (the rows of every study but one give no time at all;
+that one, Al Hashimi 2022, counts pregnancies 12 months after stopping), and the denominators differ by source (all men treated, men trying to conceive,
 men who reached spermatogenesis, treatment courses). A joint model would identify the
 conception rate only through its prior, and its pregnancy curve would restate the recovery curve.
 A pooled proportion per strategy and population, read as "pregnancy by the end of the study's
