@@ -157,7 +157,7 @@ SBC_REPLICATIONS ?= 200
 loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through Dask (influence tables; several minutes)
 	$(CLI) loso success_rate preservation pregnancy survival concentration $(DASK_FLAGS)
 
-sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; hours on 2 cores)
+sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; about 3 hours on 2 cores)
 	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)
 
 review: validate $(POSTERIORS) ## Living review: validate, refit what changed, show what moved since the references, the rows and the study behind it (appends to analysis/CHANGELOG.md)

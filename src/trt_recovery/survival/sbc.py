@@ -58,9 +58,11 @@ from trt_recovery.config import AnalysisConfig, config_identity, load_config
 from trt_recovery.models import ModelData, get_model
 from trt_recovery.survival.families import Family, get_family
 
-#: Sampler settings of one SBC refit (reduced from the main fit's 4 x 2000 so that 200 replications
-#: fit in a few hours on 2 cores; each replication has its own seed). Ranks use THIN-thinned draws
-#: to reduce autocorrelation (100 draws per replication).
+#: Sampler settings of one SBC refit (reduced from the main fit's 4 x 3000; each replication has its
+#: own seed). Measured 2026-11-29 with 2 Dask workers on 2 cores: median 108 s per replication per
+#: worker (about 35 s compiling its own graph, about 15 s sampling, the rest slowed by the other
+#: worker), so 100 replications took about 90 minutes and 200 take about 3 hours. Ranks use
+#: THIN-thinned draws to reduce autocorrelation (100 draws per replication).
 SBC_SAMPLER = {"chains": 1, "draws": 500, "tune": 500, "cores": 1}
 THIN = 5
 DEFAULT_REPLICATIONS = 200
