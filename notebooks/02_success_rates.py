@@ -46,16 +46,11 @@ print(fit.summary_line())
 # ## Observed arms and pooled estimates
 
 # %%
-observed = success.observed_rates(fit.used)
-pooled = success.pooled_table(fit)
-fig = success.forest_plot(observed, pooled, het=success.heterogeneity(fit))
+observed, pooled, fig, shown = success.view(fit, "success")
 display(fig)
 
 # %%
-cols = ["strategy_label", "population_label", "studies", "men", "recovered", "pooled_rate_median", "pooled_rate_lower95",
-        "pooled_rate_upper95", "prediction_lower95", "prediction_upper95",
-        "evidence_flag", "sensitivity_diagnosis"]  # how far the data moved each number
-display(pooled[[c for c in cols if c in pooled]].round(3))
+display(shown.round(3))  # evidence_flag, sensitivity_diagnosis: how far the data moved each number
 
 # %% [markdown]
 # ## Against spontaneous recovery
@@ -114,11 +109,9 @@ for r in pooled.itertuples():
 # %%
 pres = load_fit(preservation)
 print(pres.summary_line())
-p_observed = success.observed_rates(pres.used)
-p_pooled = success.pooled_table(pres, count=success.WORDING["preservation"]["count"])
-display(success.forest_plot(p_observed, p_pooled, success.WORDING["preservation"]["title"],
-                            success.WORDING["preservation"]["axis"], success.heterogeneity(pres)))
-display(p_pooled[[c for c in cols if c in p_pooled] + ["kept_sperm"]].drop(columns=["recovered"], errors="ignore").round(3))
+_, _, p_fig, p_shown = success.view(pres, "preservation")
+display(p_fig)
+display(p_shown.round(3))
 display(success.contrast_table(pres, success.WORDING["preservation"]["reference"]).round(3))
 
 # %% [markdown]
@@ -147,11 +140,9 @@ display(pres.exclusions)
 # %%
 preg = load_fit(pregnancy)
 print(preg.summary_line())
-g_observed = success.observed_rates(preg.used)
-g_pooled = success.pooled_table(preg, count=success.WORDING["pregnancy"]["count"])
-display(success.forest_plot(g_observed, g_pooled, success.WORDING["pregnancy"]["title"],
-                            success.WORDING["pregnancy"]["axis"], success.heterogeneity(preg)))
-display(g_pooled[[c for c in cols if c in g_pooled] + ["pregnancies"]].drop(columns=["recovered"], errors="ignore").round(3))
+_, _, g_fig, g_shown = success.view(preg, "pregnancy")
+display(g_fig)
+display(g_shown.round(3))
 
 # %% [markdown]
 # **How to read it.** The denominators are each source's own (all men treated, men trying to

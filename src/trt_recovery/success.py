@@ -200,19 +200,35 @@ def contrast_table(fit, reference: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: columns of a pooled table as a reader sees it (notebook 02); the kind's count column follows "men"
+SHOWN_COLUMNS = ("strategy_label", "population_label", "studies", "men", "{count}", "pooled_rate_median",
+                 "pooled_rate_lower95", "pooled_rate_upper95", "prediction_lower95", "prediction_upper95",
+                 "evidence_flag", "sensitivity_diagnosis")  # the last two: how far the data moved each number
+
+
+def view(fit, kind: str) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure, pd.DataFrame]:
+    """What a binomial fit shows, worded for its ``kind`` (a key of :data:`WORDING`): the observed
+    arms, the pooled table, the forest plot and the pooled table's reader columns."""
+    words = WORDING[kind]
+    observed = observed_rates(fit.used)
+    pooled = pooled_table(fit, count=words["count"])
+    figure = forest_plot(observed, pooled, words["title"], words["axis"], heterogeneity(fit))
+    shown = [c.format(count=words["count"]) for c in SHOWN_COLUMNS]
+    return observed, pooled, figure, pooled[[c for c in shown if c in pooled]]
+
+
 def _report(fit, name: str, kind: str) -> list:
     from trt_recovery.report import save_figure
     from trt_recovery.tables import write_table
 
     words = WORDING[kind]
-    observed = observed_rates(fit.used)
-    pooled = pooled_table(fit, count=words["count"])
+    observed, pooled, figure, _ = view(fit, kind)
     out = write_table(pooled, f"{name}_pooled")
     out += write_table(observed, f"{name}_observed")
     out += write_table(contrast_table(fit, words["reference"]), f"{name}_contrasts")
     out += write_table(population_shift_table(fit), f"{name}_population_shift")
     out += write_table(fit.exclusions, f"{name}_exclusions")
-    out += save_figure(forest_plot(observed, pooled, words["title"], words["axis"], heterogeneity(fit)), f"{name}_forest")
+    out += save_figure(figure, f"{name}_forest")
     return out
 
 
