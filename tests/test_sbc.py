@@ -119,3 +119,51 @@ def test_a_stopped_run_is_summarised_from_its_partial_ranks(tmp_path, monkeypatc
     out = sbc.sbc_summary()
     assert out["replications"] == 20 and list(out["table"]["quantity"]) == ["a", "b"]
     assert (tmp_path / "survival_sbc_ecdf.png").exists()
+
+
+def test_prior_truths_of_more_replications_start_with_those_of_fewer(template):
+    """What lets a resumed run extend saved ranks: replication i gets the same truth whatever n."""
+    cfg, md, truths, _, _ = template
+    fewer = sbc.prior_truths(cfg, md, 2, seed=5)
+    # free variables bit for bit; deterministics to rounding (a first compile may fuse differently)
+    assert all(np.allclose(fewer[k], truths[k][:2], rtol=0, atol=1e-12) for k in fewer)
+
+
+def test_a_resumed_run_fits_only_the_missing_replications_and_refuses_other_ranks(tmp_path, monkeypatch):
+    from trt_recovery import parallel, paths
+    from trt_recovery.config import config_identity, load_config
+    from trt_recovery.models import get_model
+
+    monkeypatch.setattr(paths, "TABLES_DIR", tmp_path)
+    monkeypatch.setattr(paths, "FIGURES_DIR", tmp_path)
+    cfg = load_config(paths.analysis_config("survival"))
+    seed, n_draws = 7, len(range(0, sbc.SBC_SAMPLER["chains"] * sbc.SBC_SAMPLER["draws"], sbc.THIN))
+
+    def result(i):
+        return {"replication": i, "seed": seed + sbc.REFIT_SEED_OFFSET + i, "n_draws": n_draws, "passed": False,
+                "divergences": 0, "seconds": 1.0, "ranks": {"a": (13 * i) % (n_draws + 1), "b": (7 * i) % (n_draws + 1)}}
+
+    saved = sbc.rank_table([result(0), result(1)], cfg)
+    saved.to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
+    monkeypatch.setattr(sbc, "replications", lambda config, n, seed, sampler=None: [
+        sbc.Replication(i, config, None, {}, seed + sbc.REFIT_SEED_OFFSET + i, sampler) for i in range(n)])
+    ran = []
+
+    def fake_run_tasks(fn, items, labels, scheduler=None, n_workers=None, on_result=None):
+        ran.extend(r.index for r in items)
+        return [result(r.index) for r in items]
+
+    monkeypatch.setattr(parallel, "run_tasks", fake_run_tasks)
+    ranks, summary, _ = sbc.run("survival", 4, seed, resume=True)
+    assert ran == [2, 3]  # the saved replications are not refitted
+    assert sorted(ranks["replication"].unique()) == [0, 1, 2, 3]
+    assert sbc.sbc_summary()["replications"] == 4 and not sbc.sbc_summary()["stale"]
+
+    with pytest.raises(ValueError, match="base seed"):  # other truths: not the same SBC
+        sbc.resumable_ranks("survival", cfg, seed + 1, sbc.SBC_SAMPLER)
+    with pytest.raises(ValueError, match="thinned draws"):
+        sbc.resumable_ranks("survival", cfg, seed, {**sbc.SBC_SAMPLER, "draws": 2 * sbc.SBC_SAMPLER["draws"]})
+    saved.assign(model_identity="0" * 64).to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
+    with pytest.raises(ValueError, match="model's code changed"):
+        sbc.resumable_ranks("survival", cfg, seed, sbc.SBC_SAMPLER)
+    assert get_model(cfg.model).identity() != "0" * 64 and config_identity(cfg)

@@ -66,6 +66,8 @@ from trt_recovery.survival.families import Family, get_family
 SBC_SAMPLER = {"chains": 1, "draws": 500, "tune": 500, "cores": 1}
 THIN = 5
 DEFAULT_REPLICATIONS = 200
+#: Replication ``i`` simulates with seed ``seed + 1 + i`` and refits with ``seed + REFIT_SEED_OFFSET + i``.
+REFIT_SEED_OFFSET = 100_000
 
 
 # ------------------------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ def replications(config: AnalysisConfig, n: int, seed: int, sampler: dict[str, A
     for i in range(n):
         truth = {k: v[i] for k, v in truths.items()}
         sim = simulate_terms(md, truths, i, fam, seed + 1 + i, priors)
-        reps.append(Replication(i, config, sim, truth, seed + 100_000 + i, sampler))
+        reps.append(Replication(i, config, sim, truth, seed + REFIT_SEED_OFFSET + i, sampler))
     return reps
 
 
@@ -397,13 +399,21 @@ def rank_table(results: list, config: AnalysisConfig) -> pd.DataFrame:
 
 
 def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261129, scheduler: str | None = None,
-        n_workers: int | None = None, sampler: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+        n_workers: int | None = None, sampler: dict[str, Any] | None = None,
+        resume: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """Run replications ``0 .. n-1`` (with ``resume``, only those the saved ranks lack) and write the
+    results. A resumed run regenerates the same truths and simulated data, so its ranks are those a
+    single run of ``n`` would have given; see :func:`resumable_ranks` for what it checks first."""
     from trt_recovery.parallel import TaskError, run_tasks
 
     config = load_config(paths.analysis_config(name))
     t0 = time.perf_counter()
     sampler = {**SBC_SAMPLER, **(sampler or {})}
-    reps = replications(config, n, seed, sampler)
+    earlier = resumable_ranks(name, config, seed, sampler) if resume else pd.DataFrame()
+    done = set(earlier["replication"]) if len(earlier) else set()
+    reps = [r for r in replications(config, n, seed, sampler) if r.index not in done]
+    if done:
+        print(f"SBC '{name}': resuming; {len(done)} replications saved, {len(reps)} to run")
     paths.TABLES_DIR.mkdir(parents=True, exist_ok=True)
     partial = paths.TABLES_DIR / f"{name}_sbc_ranks.partial.csv"
     finished: list = []
@@ -417,7 +427,7 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
                         n_workers=n_workers, on_result=keep)
     wall = time.perf_counter() - t0
     failures = [res for res in results if isinstance(res, TaskError)]
-    ranks = rank_table(results, config)
+    ranks = pd.concat([earlier, rank_table(results, config)], ignore_index=True) if done else rank_table(results, config)
     partial.unlink(missing_ok=True)
     summary, out = write_results(name, ranks)
     summary.attrs["wall_seconds"] = wall
@@ -428,6 +438,31 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
     for f in failures:
         print(f"  {f.label}: {f.error}")
     return ranks, summary, out
+
+
+def resumable_ranks(name: str, config: AnalysisConfig, seed: int, sampler: dict[str, Any]) -> pd.DataFrame:
+    """The saved ranks of ``name`` if a run with ``seed`` and ``sampler`` may extend them.
+
+    Raises ``ValueError`` (naming the file and what differs) when they belong to another model or
+    config, another base seed, or another number of thinned draws: mixing those would not be one SBC.
+    """
+    path = paths.TABLES_DIR / f"{name}_sbc_ranks.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no saved SBC ranks to resume (run `make sbc` first)")
+    ranks = pd.read_csv(path)
+    stale = _stale(name, ranks)
+    if stale:
+        raise ValueError(f"{path}: cannot resume: {stale}")
+    reps = ranks.drop_duplicates("replication")
+    offsets = reps["seed"] - reps["replication"]
+    if not (offsets == seed + REFIT_SEED_OFFSET).all():
+        raise ValueError(f"{path}: cannot resume: the saved replications were run with base seed(s) "
+                         f"{sorted(set(offsets - REFIT_SEED_OFFSET))}, not {seed}")
+    n_draws = len(range(0, sampler["chains"] * sampler["draws"], THIN))
+    if not (reps["n_draws"] == n_draws).all():
+        raise ValueError(f"{path}: cannot resume: the saved replications ranked {sorted(set(reps['n_draws']))} "
+                         f"thinned draws, these sampler settings give {n_draws}")
+    return ranks
 
 
 def write_results(name: str, ranks: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -507,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chains", type=int, default=SBC_SAMPLER["chains"])
     ap.add_argument("--draws", type=int, default=SBC_SAMPLER["draws"])
     ap.add_argument("--tune", type=int, default=SBC_SAMPLER["tune"])
+    ap.add_argument("--resume", action="store_true",
+                    help="run only the replications the saved ranks lack (same seed, model and config) and merge")
     ap.add_argument("--from-partial", action="store_true",
                     help="summarise the ranks a stopped run saved instead of running replications")
     args = ap.parse_args(argv)
@@ -520,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {p}")
         return 0
     _, summary, out = run(args.analysis, args.replications, args.seed, args.scheduler, args.workers,
-                          {"chains": args.chains, "draws": args.draws, "tune": args.tune})
+                          {"chains": args.chains, "draws": args.draws, "tune": args.tune}, resume=args.resume)
     if len(summary):
         print(summary.to_string(index=False))
     for p in out:
