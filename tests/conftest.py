@@ -52,16 +52,20 @@ def mocked_sampler(monkeypatch):
     monkeypatch.setattr(fitting, "sample", helpers.mock_sample)
 
 
-def _mock_fit(tmp_path_factory, name, model, table, **cfg):
+def _mock_fit(tmp_path_factory, worker_id, name, model, table, **cfg):
+    """A fit with prior draws for a posterior, built by one pytest-xdist worker and opened by the others."""
     import pytensor
 
     from trt_recovery import fitting
+    from trt_recovery.posterior import open_fit
 
-    with pytest.MonkeyPatch.context() as mp, pytensor.config.change_flags(mode="FAST_COMPILE"):
-        mp.setattr(fitting, "sample", helpers.mock_sample)
-        path = tmp_path_factory.mktemp(name) / f"{name}.nc"
-        return fitting.fit_analysis(helpers.mock_config(name, model, **cfg), harmonised_outcomes=table, path=path,
-                                    prior_draws=200)
+    def make(path):
+        with pytest.MonkeyPatch.context() as mp, pytensor.config.change_flags(mode="FAST_COMPILE"):
+            mp.setattr(fitting, "sample", helpers.mock_sample)
+            return fitting.fit_analysis(helpers.mock_config(name, model, **cfg), harmonised_outcomes=table(),
+                                        path=path, prior_draws=200)
+
+    return helpers.shared_across_workers(tmp_path_factory, worker_id, f"{name}.nc", make, open_fit)
 
 
 @pytest.fixture(scope="session")
@@ -73,47 +77,45 @@ def simulated_survival_table():
 
 
 @pytest.fixture(scope="session")
-def mock_survival_fit(tmp_path_factory, simulated_survival_table):
+def mock_survival_fit(tmp_path_factory, worker_id, simulated_survival_table):
     """A survival fit of simulated studies (strategies none, hcg_serm, hcg_fsh; trt and
     contraception) whose 'posterior' is prior draws: for plumbing, never for numbers."""
-    return _mock_fit(tmp_path_factory, "mocksurv", "survival_cure_weibull", simulated_survival_table)
+    return _mock_fit(tmp_path_factory, worker_id, "mocksurv", "survival_cure_weibull", lambda: simulated_survival_table)
 
 
 @pytest.fixture(scope="session")
-def mock_success_fit(tmp_path_factory):
+def mock_success_fit(tmp_path_factory, worker_id):
     from trt_recovery.harmonise import harmonise
     from trt_recovery.validate import load_dataset
 
-    d = tmp_path_factory.mktemp("succ") / "data"
-    helpers.synthetic_tables(d, [{"strategy": "hcg_serm", "n": 80, "p": 0.8}, {"strategy": "none", "n": 60, "p": 0.5},
-                                 {"strategy": "none", "n": 40, "p": 0.6}], seed=2)
-    return _mock_fit(tmp_path_factory, "mocksucc", "binomial_success", harmonise(load_dataset(d)).outcomes)
+    def table():
+        d = tmp_path_factory.mktemp("succ") / "data"
+        helpers.synthetic_tables(d, [{"strategy": "hcg_serm", "n": 80, "p": 0.8},
+                                     {"strategy": "none", "n": 60, "p": 0.5},
+                                     {"strategy": "none", "n": 40, "p": 0.6}], seed=2)
+        return harmonise(load_dataset(d)).outcomes
+
+    return _mock_fit(tmp_path_factory, worker_id, "mocksucc", "binomial_success", table)
 
 
 @pytest.fixture(scope="session")
-def mock_preservation_fit(tmp_path_factory):
+def mock_preservation_fit(tmp_path_factory, worker_id):
     """The preservation model on the repository's data, with prior draws for a posterior."""
-    from trt_recovery.harmonise import harmonise
-    from trt_recovery.validate import load_dataset
-
-    return _mock_fit(tmp_path_factory, "mockpres", "binomial_preservation", harmonise(load_dataset()).outcomes,
+    return _mock_fit(tmp_path_factory, worker_id, "mockpres", "binomial_preservation", _repository_outcomes,
                      data={"populations": ["trt", "aas", "mixed", "contraception"],
                            "strategies": ["continued_trt", "hcg_during_trt", "fsh_during_trt", "hcg_fsh_during_trt"]})
 
 
 @pytest.fixture(scope="session")
-def mock_pregnancy_fit(tmp_path_factory):
+def mock_pregnancy_fit(tmp_path_factory, worker_id):
     """The pregnancy model on the repository's data, with prior draws for a posterior (plumbing only)."""
-    from trt_recovery.harmonise import harmonise
-    from trt_recovery.validate import load_dataset
-
-    return _mock_fit(tmp_path_factory, "mockpreg", "binomial_pregnancy", harmonise(load_dataset()).outcomes)
+    return _mock_fit(tmp_path_factory, worker_id, "mockpreg", "binomial_pregnancy", _repository_outcomes)
 
 
 @pytest.fixture(scope="session")
-def mock_concentration_fit(tmp_path_factory):
-    table, _ = helpers.simulate_concentration_arms(seed=1, n_arms=8)
-    return _mock_fit(tmp_path_factory, "mockconc", "lognormal_concentration", table)
+def mock_concentration_fit(tmp_path_factory, worker_id):
+    return _mock_fit(tmp_path_factory, worker_id, "mockconc", "lognormal_concentration",
+                     lambda: helpers.simulate_concentration_arms(seed=1, n_arms=8)[0])
 
 
 @pytest.fixture(scope="session")
@@ -134,11 +136,26 @@ def tiny_survival_fit(tmp_path_factory, simulated_survival_table):
 
 
 @pytest.fixture(scope="session")
-def mock_survival_bundle(mock_survival_fit):
-    """The calculator bundle of the mocked survival fit: (arrays, meta), built once per session."""
+def mock_survival_bundle(tmp_path_factory, worker_id, mock_survival_fit):
+    """The calculator bundle of the mocked survival fit: (arrays, meta), built once per test run."""
+    import pickle
+
     import pytensor
 
     from trt_recovery.survival.calculator import build_bundle
 
-    with pytensor.config.change_flags(mode="FAST_COMPILE"):
-        return build_bundle(mock_survival_fit)
+    def make(path):
+        with pytensor.config.change_flags(mode="FAST_COMPILE"):
+            bundle = build_bundle(mock_survival_fit)
+        path.write_bytes(pickle.dumps(bundle))
+        return bundle
+
+    return helpers.shared_across_workers(tmp_path_factory, worker_id, "mocksurv_bundle.pkl", make,
+                                         lambda path: pickle.loads(path.read_bytes()))
+
+
+def _repository_outcomes():
+    from trt_recovery.harmonise import harmonise
+    from trt_recovery.validate import load_dataset
+
+    return harmonise(load_dataset()).outcomes

@@ -6,12 +6,41 @@ Test files import from here, never from each other; fixtures live in ``conftest.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from trt_recovery.harmonise import HARMONISED_COLUMNS
+
+T = TypeVar("T")
+
+
+def shared_across_workers(tmp_path_factory, worker_id: str, name: str, make: Callable[[Path], T],
+                          load: Callable[[Path], T]) -> T:
+    """A session fixture's value built once per test run rather than once per pytest-xdist worker.
+
+    The first worker to ask runs ``make(path)``, which writes the value to ``path`` (in the
+    directory all workers of this run share) and returns it; the others wait on a file lock and
+    ``load(path)`` it. A marker file written after ``make`` returns tells a finished value from one
+    a failed ``make`` left half-written (that worker's error is raised there; the next one retries).
+    Without xdist (``worker_id == "master"``) the value is built in a private directory.
+    """
+    from filelock import FileLock
+
+    if worker_id == "master":
+        return make(tmp_path_factory.mktemp("shared") / name)
+    root = tmp_path_factory.getbasetemp().parent / "shared"
+    root.mkdir(exist_ok=True)
+    path, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if done.exists():
+            return load(path)
+        value = make(path)
+        done.touch()
+        return value
 
 
 def read(d: Path, table: str) -> pd.DataFrame:
