@@ -153,12 +153,14 @@ $(RESULTS)/notebooks/%.ipynb: notebooks/%.py $(POSTERIORS) $(HARMONISED) $(DATA)
 DASK_SCHEDULER ?=
 DASK_FLAGS := $(if $(DASK_SCHEDULER),--scheduler $(DASK_SCHEDULER),)
 SBC_REPLICATIONS ?= 200
+# SBC_RESUME=1: fit only the replications the saved ranks lack (same model, config and seed) and merge.
+SBC_RESUME ?=
 
 loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through Dask (influence tables; several minutes)
 	$(CLI) loso success_rate preservation pregnancy survival concentration $(DASK_FLAGS)
 
-sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; about 3 hours on 2 cores)
-	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(DASK_FLAGS)
+sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; about 3 hours on 2 cores; SBC_RESUME=1 continues a run)
+	$(PY) -m trt_recovery.survival.sbc --replications $(SBC_REPLICATIONS) $(if $(SBC_RESUME),--resume,) $(DASK_FLAGS)
 
 review: validate $(POSTERIORS) ## Living review: validate, refit what changed, show what moved since the references, the rows and the study behind it (appends to analysis/CHANGELOG.md)
 	$(CLI) diff --changelog --attribute $(DASK_FLAGS)

@@ -147,17 +147,23 @@ def test_a_resumed_run_fits_only_the_missing_replications_and_refuses_other_rank
     saved.to_csv(tmp_path / "survival_sbc_ranks.csv", index=False)
     monkeypatch.setattr(sbc, "replications", lambda config, n, seed, sampler=None: [
         sbc.Replication(i, config, None, {}, seed + sbc.REFIT_SEED_OFFSET + i, sampler) for i in range(n)])
-    ran = []
+    ran, partial = [], []
 
     def fake_run_tasks(fn, items, labels, scheduler=None, n_workers=None, on_result=None):
-        ran.extend(r.index for r in items)
-        return [result(r.index) for r in items]
+        results = []
+        for k, r in enumerate(items):
+            ran.append(r.index)
+            results.append(result(r.index))
+            on_result(k, results[-1])
+        partial.append(pd.read_csv(tmp_path / "survival_sbc_ranks.partial.csv"))  # what a stopped run would leave
+        return results
 
     monkeypatch.setattr(parallel, "run_tasks", fake_run_tasks)
-    ranks, summary, _ = sbc.run("survival", 4, seed, resume=True)
-    assert ran == [2, 3]  # the saved replications are not refitted
-    assert sorted(ranks["replication"].unique()) == [0, 1, 2, 3]
-    assert sbc.sbc_summary()["replications"] == 4 and not sbc.sbc_summary()["stale"]
+    ranks, summary, _ = sbc.run("survival", 12, seed, resume=True)
+    assert ran == list(range(2, 12))  # the saved replications are not refitted
+    assert sorted(ranks["replication"].unique()) == list(range(12))
+    assert sorted(partial[0]["replication"].unique()) == list(range(12))  # the saved ranks are kept in it too
+    assert sbc.sbc_summary()["replications"] == 12 and not sbc.sbc_summary()["stale"]
 
     with pytest.raises(ValueError, match="base seed"):  # other truths: not the same SBC
         sbc.resumable_ranks("survival", cfg, seed + 1, sbc.SBC_SAMPLER)

@@ -418,16 +418,20 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
     partial = paths.TABLES_DIR / f"{name}_sbc_ranks.partial.csv"
     finished: list = []
 
+    def with_earlier(ranks: pd.DataFrame) -> pd.DataFrame:  # a resumed run's ranks include the saved ones
+        frames = [f for f in (earlier, ranks) if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else ranks
+
     def keep(i: int, res) -> None:  # a run stopped early keeps the replications it finished
         finished.append(res)
         if len(finished) % 10 == 0:
-            rank_table(finished, config).to_csv(partial, index=False)
+            with_earlier(rank_table(finished, config)).to_csv(partial, index=False)
 
     results = run_tasks(run_replication, reps, labels=[f"replication {r.index}" for r in reps], scheduler=scheduler,
                         n_workers=n_workers, on_result=keep)
     wall = time.perf_counter() - t0
     failures = [res for res in results if isinstance(res, TaskError)]
-    ranks = pd.concat([earlier, rank_table(results, config)], ignore_index=True) if done else rank_table(results, config)
+    ranks = with_earlier(rank_table(results, config))
     partial.unlink(missing_ok=True)
     summary, out = write_results(name, ranks)
     summary.attrs["wall_seconds"] = wall
