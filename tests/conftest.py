@@ -119,10 +119,11 @@ def mock_concentration_fit(tmp_path_factory, worker_id):
 
 
 @pytest.fixture(scope="session")
-def tiny_survival_fit(tmp_path_factory, simulated_survival_table):
+def tiny_survival_fit(tmp_path_factory, worker_id, simulated_survival_table):
     """One small real NUTS fit of the survival model, shared by the sampling tier."""
     from trt_recovery.config import parse_config
     from trt_recovery.fitting import fit_analysis
+    from trt_recovery.posterior import open_fit
 
     cfg = parse_config({"name": "tinysurv", "model": "survival_cure_weibull",
                         "sampler": {"seed": 4, "backend": "pymc", "draws": 300, "tune": 300, "chains": 2,
@@ -130,9 +131,11 @@ def tiny_survival_fit(tmp_path_factory, simulated_survival_table):
                         # a smoke-test fit: gates loosened and stated here
                         "checks": {"rhat_max": 1.1, "ess_bulk_min": 50, "max_divergences": 5,
                                    "max_treedepth_share": 0.2}}, "tinysurv.yaml")
-    path = tmp_path_factory.mktemp("tinysurv") / "tinysurv.nc"
-    return fit_analysis(cfg, harmonised_outcomes=simulated_survival_table, path=path, log_likelihood=False,
-                        prior_draws=0)
+    return helpers.shared_across_workers(
+        tmp_path_factory, worker_id, "tinysurv.nc",
+        lambda path: fit_analysis(cfg, harmonised_outcomes=simulated_survival_table, path=path, log_likelihood=False,
+                                  prior_draws=0),
+        open_fit)
 
 
 @pytest.fixture(scope="session")
