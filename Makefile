@@ -174,10 +174,12 @@ priors: $(STAMP) ## List every model's prior parameters, defaults and meanings
 outputs: $(STAMP) ## List where every output is
 	$(CLI) outputs
 
-# pytest-xdist: one worker per core; --dist loadfile keeps each file (and the costly session fixture
-# it builds, such as the one tiny real fit of test_sampling.py) on one worker. (loadgroup would be
-# finer, but pytest-xdist 3.8 cannot set its groups under pytest 9.)
-XDIST := -n auto --dist loadfile
+# pytest-xdist: one worker per core; --dist worksteal lets an idle worker take tests queued on the
+# other. The costly session fixtures (mocked fits, calculator bundle, the tiny real fit) are built
+# once per run and shared through files (tests/helpers.py, shared_across_workers), so tests need
+# not stay with the worker that built them. Measured on 2 cores: pytest 215 s with loadfile,
+# 167 s with worksteal (same code, same machine, nothing else running).
+XDIST := -n auto --dist worksteal
 
 test: $(STAMP) ## Default tier (no NUTS) plus the small sampling tier: what CI runs (parallel over the cores)
 	$(BIN)/pytest -m "not slow" -q $(XDIST) --durations=10

@@ -61,7 +61,8 @@ from trt_recovery.survival.families import Family, get_family
 #: Sampler settings of one SBC refit (reduced from the main fit's 4 x 3000; each replication has its
 #: own seed). Measured 2026-11-29 with 2 Dask workers on 2 cores: median 108 s per replication per
 #: worker (about 35 s compiling its own graph, about 15 s sampling, the rest slowed by the other
-#: worker), so 100 replications took about 90 minutes and 200 take about 3 hours. Ranks use
+#: worker), so 100 replications took about 90 minutes; the 200 of 2026-11-29 took 90 + 108 minutes
+#: (two runs, the second resumed; median 109 s per replication per worker). Ranks use
 #: THIN-thinned draws to reduce autocorrelation (100 draws per replication).
 SBC_SAMPLER = {"chains": 1, "draws": 500, "tune": 500, "cores": 1}
 THIN = 5
@@ -436,7 +437,8 @@ def run(name: str = "survival", n: int = DEFAULT_REPLICATIONS, seed: int = 20261
     summary, out = write_results(name, ranks)
     summary.attrs["wall_seconds"] = wall
     reps_ok = ranks.drop_duplicates("replication") if len(ranks) else ranks
-    print(f"SBC '{name}': {len(results)} replications in {wall / 60:.1f} min wall "
+    print(f"SBC '{name}': {len(results)} replications in {wall / 60:.1f} min wall"
+          + (f" ({len(reps_ok)} with the saved ones)" if done else "") + " "
           f"({len(failures)} raised; {int((~reps_ok['passed']).sum()) if len(reps_ok) else 0} failed their "
           f"convergence checks, kept and counted)")
     for f in failures:
