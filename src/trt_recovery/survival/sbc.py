@@ -451,6 +451,7 @@ def resumable_ranks(name: str, config: AnalysisConfig, seed: int, sampler: dict[
 
     Raises ``ValueError`` (naming the file and what differs) when they belong to another model or
     config, another base seed, or another number of thinned draws: mixing those would not be one SBC.
+    The ranks do not record the number of tuning steps: resume with the ``tune`` the run began with.
     """
     path = paths.TABLES_DIR / f"{name}_sbc_ranks.csv"
     if not path.exists():
