@@ -103,6 +103,7 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[Any], *, labels: Sequence[
                 print(f"  [{done}/{len(tasks)}] {labels[i]}: {status}", file=sys.stderr, flush=True)
             if on_result is not None:
                 on_result(i, results[i])
+        client.cancel(futures)  # release the results before the workers go (else the scheduler warns that it loses them)
         if scheduler is None or scheduler == INPROCESS:
             client.cluster.close()
     return results
