@@ -25,8 +25,12 @@ def template(simulated_survival_table):
     median = table.index[(table.outcome == "time_to_recovery") & (table.statistic == "median") & (table.over == "all")][0]
     table.loc[median, "n"] = np.nan  # one median without its number of men (the quantile_unknown_n term)
     table.loc[median, "arm_n"] = pd.NA
+    mean = table.index[(table.outcome == "time_to_recovery") & (table.statistic == "mean")][0]
+    # one mean over all men with its 95% CI and only a shortest follow-up (the restricted_mean term)
+    table.loc[mean, ["over", "time_months", "time_stat", "dispersion_type", "lower", "upper"]] = [
+        "all", 6.0, "min_followup", "ci95", table.loc[mean, "value"] - 0.5, table.loc[mean, "value"] + 0.5]
     md = spec.prepare(table, cfg.data)
-    assert len(md.terms["quantile_unknown_n"]) == 1
+    assert len(md.terms["quantile_unknown_n"]) == 1 and len(md.terms["restricted_mean"]) == 1
     truths = sbc.prior_truths(cfg, md, 3, seed=5)
     return cfg, md, truths, get_family("weibull"), {**spec.default_priors, **cfg.priors}
 
@@ -51,6 +55,18 @@ def test_simulated_data_keep_the_real_shape_and_are_reproducible(template):
     orig = md.terms["interval_count"].set_index("outcome_id")
     kept = ic[ic["outcome_id"].isin(orig.index)].set_index("outcome_id")
     assert (kept["t1"] == orig.loc[kept.index, "t1"]).all() and (kept["threshold"] == orig.loc[kept.index, "threshold"]).all()
+
+
+def test_every_term_is_simulated_and_an_unknown_one_is_an_error(template):
+    from dataclasses import replace
+
+    cfg, md, truths, fam, priors = template
+    a = sbc.simulate_terms(md, truths, 0, fam, 11, priors)
+    rm, orig = a.terms["restricted_mean"].iloc[0], md.terms["restricted_mean"].iloc[0]
+    assert rm["value"] != orig["value"] and rm["se"] == orig["se"] and np.isfinite(rm["value"])
+    odd = replace(md, terms={**md.terms, "new_format": md.terms["mean_time"]})
+    with pytest.raises(NotImplementedError, match="new_format"):
+        sbc.simulate_terms(odd, truths, 0, fam, 11, priors)
 
 
 def test_a_replication_returns_ranks_within_the_thinned_draws(template, mocked_sampler, monkeypatch):

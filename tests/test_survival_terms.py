@@ -302,3 +302,93 @@ def test_quantile_with_unknown_number_of_men_is_the_average_over_the_candidates(
                             [q], [0.5], [float(over_all)], [1e4], sizes[None, :], log_w[None, :], [mu], shape,
                             [np.log(pi)], [np.log1p(-pi)])
     assert float(tensor[0]) == pytest.approx(got, rel=1e-8)
+
+
+@pytest.mark.parametrize("name", FAMS)
+@pytest.mark.parametrize(("mu", "shape"), PARAMS)
+def test_restricted_mean_is_the_area_under_the_curve_of_men_not_recovered(name, mu, shape):
+    """Term 8: E[min(T, tau)] over all men = integral of pi + (1 - pi) S(t) from 0 to tau."""
+    fam, pi = get_family(name), 0.2
+    for tau in (2.0, 9.0, 30.0):
+        area = integrate.quad(lambda t: pi + (1 - pi) * scipy_dist(name, mu, shape).sf(t), 0, tau)[0]
+        got = lik.restricted_mean(np.asarray(tau), mu, shape, np.log(pi), np.log1p(-pi), fam)
+        assert float(got) == pytest.approx(area, rel=1e-6)
+        tensor = as_tensor_eval(lambda a, b, c, d, e: lik.restricted_mean(a, b, c, d, e, fam),
+                                tau, mu, shape, np.log(pi), np.log1p(-pi))
+        assert float(tensor) == pytest.approx(area, rel=1e-6)
+
+
+def test_restricted_mean_matches_simulated_men_and_its_term_averages_over_the_horizons():
+    fam = get_family("weibull")
+    mu, shape, pi, tau = np.log(4.0), 1.3, 0.25, 6.0
+    rng = np.random.default_rng(11)
+    t = fam.sample(rng, mu, shape, 400_000)
+    t[rng.uniform(size=t.size) < pi] = np.inf
+    assert float(lik.restricted_mean(tau, mu, shape, np.log(pi), np.log1p(-pi), fam)) == pytest.approx(
+        np.minimum(t, tau).mean(), rel=3e-3)
+    # a known horizon (one finite weight) is the plain normal; a window averages the normals
+    value, se = np.array([3.6]), np.array([0.2])
+    grid = np.array([[tau, 1.0, 1.0], [tau, 12.0, 24.0]])
+    log_w = np.array([[0.0, -np.inf, -np.inf], [np.log(1 / 3)] * 3])
+    lp = np.full(1, np.log(pi))
+    got = [lik.restricted_mean_logp(value, se, log_w[i:i + 1], grid[i:i + 1], np.array([mu]), shape, lp,
+                                    np.log1p(-np.exp(lp)), fam)[0] for i in range(2)]
+    rms = [float(lik.restricted_mean(h, mu, shape, np.log(pi), np.log1p(-pi), fam)) for h in grid[1]]
+    assert got[0] == pytest.approx(stats.norm.logpdf(3.6, rms[0], 0.2), rel=1e-10)
+    assert got[1] == pytest.approx(np.log(np.mean([stats.norm.pdf(3.6, m, 0.2) for m in rms])), rel=1e-10)
+    tensor = lik.restricted_mean_logp(pt.as_tensor(np.repeat(value, 2)), pt.as_tensor(np.repeat(se, 2)),
+                                      pt.as_tensor(log_w), pt.as_tensor(grid), pt.as_tensor(np.full(2, mu)),
+                                      pt.as_tensor(shape), pt.as_tensor(np.full(2, np.log(pi))),
+                                      pt.as_tensor(np.full(2, np.log1p(-pi))), fam).eval()
+    np.testing.assert_allclose(tensor, got, rtol=1e-8)
+
+
+def test_a_mean_over_all_men_needs_a_horizon_and_a_precision():
+    import pandas as pd
+
+    from trt_recovery.harmonise import HARMONISED_COLUMNS
+    from trt_recovery.models.survival_cure import (DEFAULT_PRIORS, FOLLOWUP_GRID, build_terms,
+                                                   restricted_mean_arrays)
+
+    base = dict(arm_id="a", study_id="s", outcome="time_to_recovery", threshold="20", value=4.0, value_unit="months",
+                statistic="mean", over="all", n=np.nan, events=np.nan, arm_n=np.nan, lower=np.nan, upper=np.nan,
+                dispersion_type=np.nan, dispersion_value=np.nan, time_months=5.5, time_stat="min_followup")
+    rows = pd.DataFrame([
+        {**base, "outcome_id": "ci_min", "dispersion_type": "ci95", "lower": 3.5, "upper": 4.5},
+        {**base, "outcome_id": "sd_fixed", "time_stat": "fixed", "dispersion_type": "sd", "dispersion_value": 2.0, "n": 16},
+        {**base, "outcome_id": "no_time", "time_months": np.nan, "dispersion_type": "se", "dispersion_value": 0.3},
+        {**base, "outcome_id": "no_precision", "n": 40},
+    ]).reindex(columns=HARMONISED_COLUMNS)
+    terms, excluded = build_terms(rows)
+    t = terms["restricted_mean"].set_index("outcome_id")
+    assert sorted(t.index) == ["ci_min", "sd_fixed"]
+    assert t.loc["ci_min", "se"] == pytest.approx(1.0 / (2 * 1.959964), rel=1e-6)
+    assert t.loc["sd_fixed", "se"] == pytest.approx(0.5)
+    assert t.loc["ci_min", "assumption"].startswith("horizon not reported") and t.loc["sd_fixed", "assumption"] == ""
+    reasons = {e["outcome_id"]: e["reason"] for e in excluded}
+    assert "without its follow-up horizon" in reasons["no_time"]
+    assert "without its precision" in reasons["no_precision"]
+    arr = restricted_mean_arrays(terms["restricted_mean"], DEFAULT_PRIORS)
+    i_min, i_fixed = list(terms["restricted_mean"]["outcome_id"]).index("ci_min"), list(
+        terms["restricted_mean"]["outcome_id"]).index("sd_fixed")
+    assert arr["tau_grid"][i_min, 0] == pytest.approx(5.5)
+    assert arr["tau_grid"][i_min, -1] == pytest.approx(DEFAULT_PRIORS["unknown_followup_max_months"])
+    np.testing.assert_allclose(np.exp(arr["log_w"][i_min]), np.full(FOLLOWUP_GRID, 1 / FOLLOWUP_GRID))
+    assert np.isfinite(arr["log_w"][i_fixed]).sum() == 1 and arr["tau_grid"][i_fixed, 0] == 5.5
+
+
+def test_restricted_mean_rows_enter_the_model_and_the_assumptions():
+    from types import SimpleNamespace
+
+    from trt_recovery.config import DataSelection
+    from trt_recovery.models import get_model
+    from trt_recovery.survival.report import assumptions_table
+    from trt_recovery.survival.simulate import simulate_studies
+
+    df, _ = simulate_studies(6, seed=4, formats=("mean_all_min_followup", "count"))
+    spec = get_model("survival_cure_weibull")
+    md = spec.prepare(df, DataSelection())
+    assert len(md.terms["restricted_mean"]) == 3 and not len(md.exclusions)
+    model = spec.build(md, spec.default_priors)
+    assert np.isfinite(model.point_logps()["restricted_mean"])
+    assert len(assumptions_table(SimpleNamespace(terms=md.terms))) == 3

@@ -90,6 +90,23 @@ def to_months(value: float | None, unit: str | None) -> float:
     return float(value) * TO_MONTHS[str(unit)]
 
 
+#: 97.5% point of the standard normal (a 95% interval is mean +/- Z95 standard errors)
+Z95 = 1.959963984540054
+
+
+def mean_standard_error(kind, value, lower, upper, n) -> tuple[float, str]:
+    """Standard error of a reported mean from its dispersion (``dispersion_type`` ``kind``):
+    a reported SE, a 95% confidence interval (width / (2 x 1.96)), or an SD over the square root
+    of ``n``. Returns ``(se, what was used)``; ``se`` is NaN when none of these is reported."""
+    if kind == "se" and not pd.isna(value):
+        return float(value), "reported SE"
+    if kind == "ci95" and not pd.isna(lower) and not pd.isna(upper):
+        return float(upper - lower) / (2 * Z95), "95% confidence interval of the mean"
+    if kind == "sd" and not pd.isna(value) and not pd.isna(n) and float(n) > 0:
+        return float(value) / np.sqrt(float(n)), "SD over the square root of n"
+    return np.nan, "no SE, 95% confidence interval, or SD with n"
+
+
 def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
     if study_dup:
         return "study is a duplicate report of another study"

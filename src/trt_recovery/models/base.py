@@ -117,6 +117,10 @@ def modelled_elsewhere(outcome: str) -> str:
     """The clause an exclusion reason adds when another analysis models the outcome."""
     if str(outcome).startswith("preserved_"):
         return " (sperm kept during ongoing androgen: the preservation analysis models it)"
+    if str(outcome) == "pregnancy":
+        return " (pregnancy: the pregnancy analysis models it, see the docstring of binomial_pregnancy)"
+    if str(outcome) == "concentration":
+        return " (a sperm concentration, not a recovery: the concentration analysis models it)"
     return ""
 
 

@@ -84,6 +84,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import stats
 
+from trt_recovery.harmonise import mean_standard_error
 from trt_recovery.models import register
 from trt_recovery.models.base import (
     ModelData,
@@ -238,11 +239,9 @@ def _dispersion(r: pd.Series, size: int) -> dict:
     if r["statistic"] == "mean":
         if kind == "sd":
             out.update(sd=r["dispersion_value"], dispersion_used="SD")
-        elif kind == "se":
-            out.update(sd=r["dispersion_value"] * math.sqrt(size), dispersion_used="SE x sqrt(n) = SD")
-        elif kind == "ci95" and not pd.isna(r["lower"]) and not pd.isna(r["upper"]):
-            se = (r["upper"] - r["lower"]) / (2 * stats.norm.ppf(0.975))
-            out.update(sd=se * math.sqrt(size), dispersion_used="95% CI of the mean -> SE -> SD")
+        elif kind in ("se", "ci95"):
+            se, used = mean_standard_error(kind, r["dispersion_value"], r["lower"], r["upper"], size)
+            out.update(sd=se * math.sqrt(size), dispersion_used=f"{used} x sqrt(n) = SD" if se > 0 else f"{kind}: {used}")
         else:
             out["dispersion_used"] = f"{kind} with a mean is not used (only SD, SE or 95% CI of the mean)"
     else:

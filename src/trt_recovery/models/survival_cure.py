@@ -43,8 +43,10 @@ over the admissible denominators and a stated window of follow-up times),
 ``quantile_time`` (medians and IQR quartiles, over all men or over recoverers; the density of the
 order statistic), ``quantile_unknown_n`` (the same when the number of men behind the median is
 not reported: integrated over 1 to the arm's size, or ``unknown_n_max``), ``mean_time``
-(means among recoverers), ``not_reached`` (median not reached by t) and ``individual_time``
-(individual or KM-reconstructed times). Rows no term can use are reported with their reason.
+(means among recoverers), ``restricted_mean`` (a mean over all men up to the follow-up: the
+restricted mean, with the horizon integrated from the shortest follow-up when only that is
+given), ``not_reached`` (median not reached by t) and ``individual_time`` (individual or
+KM-reconstructed times). Rows no term can use are reported with their reason.
 
 Priors (every one in ``DEFAULT_PRIORS``, meanings in ``PRIOR_NOTES``): median time scale
 :math:`e^{\alpha}` centred on 6 months with log-sd 1 (so reference recovery times span weeks to a
@@ -110,6 +112,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from trt_recovery.harmonise import mean_standard_error
 from trt_recovery.models import register
 from trt_recovery.models.base import (
     ModelData,
@@ -226,6 +229,11 @@ def _bind_quantile_unknown_n(rows, priors, fam):
         v, p, oa, tau, arr["sizes"], arr["log_w"], m, k, lp, l1p, fam)
 
 
+def _bind_restricted_mean(rows, priors, fam):
+    arr = restricted_mean_arrays(rows, priors)
+    return lambda v, se, m, k, lp, l1p: lik.restricted_mean_logp(v, se, arr["log_w"], arr["tau_grid"], m, k, lp, l1p, fam)
+
+
 TERMS: tuple[Term, ...] = (
     Term("interval_count", "events", ("at_risk", "t0", "t1"), lik.interval_count_logp),
     # denominator and/or time not reported: candidates built from the priors in ``marginal_arrays``
@@ -236,6 +244,8 @@ TERMS: tuple[Term, ...] = (
          bind=_bind_quantile_unknown_n),
     Term("mean_time", "value", ("size", "sd_reported", "has_sd", "tau"), lik.mean_time_logp),  # after impute_mean_sd
     Term("not_reached", "t", ("size",), lik.not_reached_logp),
+    # a mean over all men up to a horizon: candidate horizons built in ``restricted_mean_arrays``
+    Term("restricted_mean", "value", ("se",), lik.restricted_mean_logp, bind=_bind_restricted_mean),
     Term("individual_time", "time", ("event",), lik.individual_logp),
 )
 TERM_NAMES = tuple(t.name for t in TERMS)
@@ -335,7 +345,11 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
         over_all = r.over == "all"
         if r.statistic == "mean":
             if over_all:
-                _excl(excluded, r, "a mean over all men is undefined when some never recover; no term")
+                row = _restricted_mean_row(r)
+                if isinstance(row, str):
+                    _excl(excluded, r, row)
+                else:
+                    terms["restricted_mean"].append(row)
                 continue
             m = _recoverers(df, r)
             if not m > 0:
@@ -393,6 +407,36 @@ def build_terms(df: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[dict]]:
         frames[k] = t
     frames["mean_time"] = impute_mean_sd(frames["mean_time"])
     return frames, excluded
+
+
+def _restricted_mean_row(r) -> dict | str:
+    """The ``restricted_mean`` row of a mean over all men (term 8 of the likelihood module), or
+    the reason no term can use it: it needs a horizon (the row's time) and a precision."""
+    if pd.isna(r.time_months):
+        return "a mean over all men without its follow-up horizon is undefined when some never recover; no term"
+    se, source = mean_standard_error(r.dispersion_type, r.dispersion_value, r.lower, r.upper, r.n)
+    if np.isnan(se):
+        return "a mean over all men without its precision (no confidence interval, SE, or SD with n); no term"
+    if not se > 0:
+        return "a mean over all men with a zero-width confidence interval or SE; no term"
+    minimum = r.time_stat == "min_followup"
+    return dict(outcome_id=r.outcome_id, arm_id=r.arm_id, threshold=r.threshold, value=r.value, se=float(se),
+                tau=r.time_months, horizon_is_minimum=int(minimum), se_source=source,
+                assumption=("horizon not reported, only the shortest follow-up: integrated from it to the priors' "
+                            "unknown_followup_max_months" if minimum else ""))
+
+
+def restricted_mean_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str, np.ndarray]:
+    """Candidate horizons (n_obs, K) and their log weights of each ``restricted_mean`` row: the
+    row's time, or (a shortest follow-up) a log-uniform grid from it to the priors' maximum."""
+    hi = priors["unknown_followup_max_months"]
+    grid, log_w = np.ones((len(t), FOLLOWUP_GRID)), np.full((len(t), FOLLOWUP_GRID), -np.inf)
+    for i, r in enumerate(t.itertuples()):
+        if r.horizon_is_minimum and r.tau < hi:
+            grid[i], log_w[i] = np.geomspace(r.tau, hi, FOLLOWUP_GRID), -np.log(FOLLOWUP_GRID)
+        else:
+            grid[i], log_w[i, 0] = r.tau, 0.0
+    return {"tau_grid": grid, "log_w": log_w}
 
 
 def impute_mean_sd(t: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from trt_recovery.labels import OKABE_ITO, population_label, strategy_colour, st
 from trt_recovery.schema import load_schema
 from trt_recovery.summaries import interval
 from trt_recovery.survival import predict as P
+from trt_recovery.survival import likelihood as lik
 from trt_recovery.survival.families import get_family
 
 TIMES = np.linspace(0.1, 36, 80)
@@ -248,6 +249,14 @@ def ppc_table(fit) -> pd.DataFrame:
             elif term == "mean_time":
                 pred = fam.truncated_moment(1, r["tau"], mu, k)
                 add(r, term, "mean time among recoverers (months)", r["value"], pred)
+            elif term == "restricted_mean":
+                tau = float(r["tau"])
+                if r["horizon_is_minimum"]:
+                    tau = float(np.sqrt(tau * max(tau, fit.priors["unknown_followup_max_months"])))
+                what = (f"mean over all men up to {tau:.1f} months"
+                        + (" (middle of the horizon window, months)" if r["horizon_is_minimum"] else " (months)"))
+                pred = lik.restricted_mean(tau, mu, k, -np.logaddexp(0, -eta), -np.logaddexp(0, eta), fam)
+                add(r, term, what, r["value"], pred)
             elif term == "not_reached":
                 pred = p_rec * np.exp(fam.log_cdf(r["t"], mu, k))
                 add(r, term, f"recovered by {r['t']:g} months (median not reached: observed below 0.5)", 0.5, pred)
@@ -357,10 +366,10 @@ def assumptions_table(fit) -> pd.DataFrame:
     """Rows that enter only under a stated assumption (an unreported time, denominator or number of
     men behind a median, an imputed SD), with the assumption."""
     rows = []
-    for name in ("marginal_count", "quantile_unknown_n"):
+    for name in ("marginal_count", "quantile_unknown_n", "restricted_mean"):
         t = fit.terms.get(name)
         if t is not None and len(t):
-            for r in t.itertuples():
+            for r in t[t["assumption"].astype(bool)].itertuples():
                 rows.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "assumption": r.assumption})
     t = fit.terms.get("mean_time")
     if t is not None and len(t) and "sd_source" in t:

@@ -116,6 +116,11 @@ def _sample_quantile(x: np.ndarray, p: float) -> float:
         return float(np.quantile(x, p))
 
 
+#: the terms :func:`simulate_terms` simulates (a term with rows outside this list is an error, not a silent drop)
+SIMULATED_TERMS = ("interval_count", "quantile_time", "quantile_unknown_n", "mean_time", "not_reached",
+                   "individual_time", "marginal_count", "restricted_mean")
+
+
 def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Family,
                    seed: int, priors: dict[str, float]) -> ModelData:
     """Model data of the real shape with every observed value simulated from truth draw ``i``."""
@@ -222,6 +227,21 @@ def simulate_terms(md: ModelData, truth: dict[str, np.ndarray], i: int, fam: Fam
                 d = 0 if pd.isna(r.decimals) else int(r.decimals)
                 row.update(proportion=round(100.0 * k / n, d) / 100.0)
             new["marginal_count"].append(row)
+    t = md.terms.get("restricted_mean")
+    if t is not None and len(t):
+        from trt_recovery.models.survival_cure import restricted_mean_arrays
+        from trt_recovery.survival.likelihood import restricted_mean
+
+        arrays = restricted_mean_arrays(t, priors)
+        for j, r in enumerate(t.itertuples()):
+            mu, eta = pred("restricted_mean", j)
+            w = np.exp(arrays["log_w"][j])
+            tau = float(rng.choice(arrays["tau_grid"][j], p=w / w.sum()))  # the horizon, from its prior
+            rm = float(restricted_mean(tau, mu, shape, -np.logaddexp(0, -eta), -np.logaddexp(0, eta), fam))
+            new["restricted_mean"].append({**r._asdict(), "value": rm + r.se * rng.standard_normal()})
+    unhandled = sorted(k for k, v in md.terms.items() if len(v) and k not in SIMULATED_TERMS)
+    if unhandled:
+        raise NotImplementedError(f"simulate_terms: no simulation for term(s) {unhandled}")
     terms = {}
     coords = dict(md.coords)
     for name in set(md.terms) | set(new):

@@ -28,10 +28,14 @@ FORMATS = ("count", "cumulative", "km_median", "recoverer_median", "recoverer_me
            "count_no_time", "percent_no_n")
 #: every format, including those the default cycle leaves out so that the test data stay as they were
 #: (``median_no_n``: a median over all men without the number of men behind it, the
-#: ``quantile_unknown_n`` term); the parameter-recovery study uses these
-ALL_FORMATS = FORMATS + ("median_no_n",)
+#: ``quantile_unknown_n`` term; ``mean_all_min_followup``: a mean over all men with its 95% CI,
+#: every man followed for an unreported horizon of at least 6 months, the ``restricted_mean``
+#: term); the parameter-recovery study uses these
+ALL_FORMATS = FORMATS + ("median_no_n", "mean_all_min_followup")
 #: follow-up window of counts reported without their time (as the model's default priors)
 UNKNOWN_FOLLOWUP = (3.0, 24.0)
+#: shortest follow-up stated with a simulated mean over all men (its horizon lies between it and 24 months)
+MIN_FOLLOWUP = 6.0
 
 
 @dataclass
@@ -152,6 +156,13 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
                     arm_n=pd.NA, n_azoospermic=pd.NA)
             else:
                 add(1, outcome="median_not_reached", time_months=horizon, n=n, events=pd.NA)
+        elif fmt == "mean_all_min_followup":
+            tau = float(np.exp(rng.uniform(np.log(MIN_FOLLOWUP), np.log(UNKNOWN_FOLLOWUP[1]))))
+            x = np.minimum(t, tau)
+            m, half = float(np.mean(x)), float(1.959963984540054 * np.std(x, ddof=1) / np.sqrt(n))
+            add(1, outcome="time_to_recovery", time_months=MIN_FOLLOWUP, time_stat="min_followup", n=n, events=pd.NA,
+                value=m, value_unit="months", statistic="mean", over="all", dispersion_type="ci95",
+                lower=m - half, upper=m + half)
         elif fmt == "individual":
             obs = np.minimum(t, horizon)
             for k, (ti, ev) in enumerate(zip(obs, t <= horizon, strict=True), 1):
