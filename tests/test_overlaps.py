@@ -36,3 +36,21 @@ def test_cohort_reported_in_two_studies_counts_once():
     # when the larger arm has no usable row, the smaller report is used
     kept, excl = resolve_overlaps(df[df["arm_id"] == "thai"])
     assert kept["outcome_id"].tolist() == ["thai_1"] and not excl
+
+
+def test_a_row_left_out_by_the_selection_names_the_analysis_that_models_it():
+    from trt_recovery.config import DataSelection
+    from trt_recovery.models.base import select_rows
+
+    df = pd.DataFrame({"outcome_id": ["p1", "c1", "k1"], "arm_id": ["a", "a", "a"], "study_id": ["s"] * 3,
+                       "outcome": ["pregnancy", "concentration", "recovered_count"], "threshold": [pd.NA, pd.NA, "1"],
+                       "population": ["trt"] * 3, "strategy": ["none"] * 3, "confidence": ["primary"] * 3})
+    selection = DataSelection(thresholds=("any",))
+    _, excluded = select_rows(df, selection)
+    reasons = {e["outcome_id"]: e["reason"] for e in excluded}
+    assert reasons["p1"].endswith("the pregnancy analysis models it, see the docstring of binomial_pregnancy)")
+    assert "the concentration analysis models it" in reasons["c1"]
+    assert reasons["k1"] == "threshold '1' not in this analysis"
+    # the model of that outcome itself does not send its own rows elsewhere
+    _, own = select_rows(df, selection, own=("pregnancy",))
+    assert {e["outcome_id"]: e["reason"] for e in own}["p1"] == "no threshold (this analysis selects its rows by threshold)"

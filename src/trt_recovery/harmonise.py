@@ -112,7 +112,8 @@ def _exclusion_reason(r: pd.Series, study_dup: bool) -> str | None:
         return "study is a duplicate report of another study"
     kind = r["outcome"]
     if kind == "prevalence_proportion":
-        return "point prevalence at a time (including men above the threshold at time zero) is not modelled yet"
+        return ("point prevalence at a time (men already above the threshold at time zero included): neither a "
+                "cumulative recovery nor sperm kept, so no model has a term for it")
     if kind == "concentration" and pd.isna(r["n"]) and pd.isna(r["arm_n"]):
         return "concentration without a number of men"
     return None

@@ -114,7 +114,8 @@ def exclusion_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def modelled_elsewhere(outcome: str) -> str:
-    """The clause an exclusion reason adds when another analysis models the outcome."""
+    """The clause an exclusion reason adds when another analysis models the outcome (also when an
+    analysis' selection left the row out first, e.g. a pregnancy row, which has no threshold)."""
     if str(outcome).startswith("preserved_"):
         return " (sperm kept during ongoing androgen: the preservation analysis models it)"
     if str(outcome) == "pregnancy":
@@ -124,8 +125,10 @@ def modelled_elsewhere(outcome: str) -> str:
     return ""
 
 
-def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
-    """Apply an analysis' data selection; every row left out gets a reason."""
+def select_rows(df: pd.DataFrame, selection, own: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[dict]]:
+    """Apply an analysis' data selection; every row left out gets a reason, which names the
+    analysis that models the row's outcome when that is another one (``own``: the outcomes the
+    calling model uses)."""
     keep = pd.Series(True, index=df.index)
     reasons = pd.Series("", index=df.index, dtype=object)
     rules = [
@@ -137,7 +140,8 @@ def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
         if allowed is None:
             continue
         bad = keep & ~df[col].isin(allowed)
-        reasons[bad] = [msg.format(v=v) for v in df.loc[bad, col]]
+        reasons[bad] = [f"no {col} (this analysis selects its rows by {col})" if pd.isna(v) else msg.format(v=v)
+                        for v in df.loc[bad, col]]
         keep &= ~bad
     if selection.exclude_designs and "design" in df:
         bad = keep & df["design"].isin(selection.exclude_designs)
@@ -148,7 +152,8 @@ def select_rows(df: pd.DataFrame, selection) -> tuple[pd.DataFrame, list[dict]]:
         reasons[bad] = "value read in a secondary source (excluded by this analysis)"
         keep &= ~bad
     excluded = [
-        {"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id, "reason": reasons[i]}
+        {"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id,
+         "reason": reasons[i] + (modelled_elsewhere(r.outcome) if r.outcome not in own else "")}
         for i, r in df[~keep].iterrows()
     ]
     return df[keep].copy(), excluded

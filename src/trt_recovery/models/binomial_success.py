@@ -101,7 +101,7 @@ def prepare_counts(kinds: tuple[str, ...], what: str):
     exclusion reasons): the most lenient threshold of the ladder, then the latest time."""
 
     def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
-        df, excluded = select_rows(harmonised, selection)
+        df, excluded = select_rows(harmonised, selection, own=kinds)
         usable = df["outcome"].isin(kinds) & df["n"].notna() & df["events"].notna()
         for _, r in df[~usable].iterrows():
             reason = (f"outcome '{r.outcome}' is not a {what}{modelled_elsewhere(r.outcome)}" if r.outcome not in kinds

@@ -258,7 +258,7 @@ def _dispersion(r: pd.Series, size: int) -> dict:
 
 def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
     """Select one concentration summary per arm and lay out the likelihood terms."""
-    df, excluded = select_rows(harmonised, selection)
+    df, excluded = select_rows(harmonised, selection, own=("concentration",))
     reasons = df.apply(_reason, axis=1) if len(df) else pd.Series(dtype=object)
     for i, r in df[reasons.notna()].iterrows():
         excluded.append({"outcome_id": r.outcome_id, "arm_id": r.arm_id, "study_id": r.study_id, "reason": reasons[i]})

