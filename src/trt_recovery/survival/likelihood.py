@@ -64,7 +64,8 @@ Terms
      truncated), each admissible n equally likely a priori (64.8% admits only 35/54 up to 66 men;
      65% admits many);
    * the time: a log-uniform grid over a stated window (``unknown_followup_min_months`` to
-     ``unknown_followup_max_months``), each point equally likely a priori;
+     ``unknown_followup_max_months``), each point equally likely a priori (the midpoints of equal
+     intervals on the log scale, :func:`~trt_recovery.models.survival_cure.log_uniform_grid`);
 
    .. math:: \log \sum_{m,k} w_m \tfrac{1}{K} \operatorname{Bin}\big(k_m; n_m, R(t_k)\big)
 
