@@ -143,3 +143,18 @@ def test_collapsed_ladder_prior_equals_the_full_dirichlet_split():
         collapsed = np.array([design.threshold_effect([threshold], seg[i], None, [], labels, {"20": split[i]})[0]
                               for i in range(2000)])
         assert stats.ks_2samp(collapsed, full_share[:2000]).pvalue > 0.001, threshold
+
+
+def test_recovery_coverage_per_group_says_what_chance_allows():
+    from trt_recovery.survival.recovery_study import group_coverage
+
+    rows = ([{"parameter": "weibull_shape", "covered": i < 18} for i in range(20)]
+            + [{"parameter": f"strategy_time[{s}]", "covered": True} for s in ("a", "b") for _ in range(20)])
+    g = group_coverage(pd.DataFrame(rows)).set_index("group")
+    assert g.loc["weibull_shape", "coverage_90"] == 0.9 and g.loc["weibull_shape", "inside_window"]
+    assert g.loc["strategy_time", "intervals"] == 40 and not g.loc["strategy_time", "inside_window"]
+    # 40 of 40 covered is unlikely under 90% coverage (0.9^40 = 0.015); 18 of 20 is the expected count
+    assert g.loc["strategy_time", "p_binomial"] < 0.05 < g.loc["weibull_shape", "p_binomial"]
+    # P(17, 18 or 19 of 20 covered | 0.9) = 0.745; P(34..38 of 40) = 0.820
+    assert g.loc["weibull_shape", "p_window"] == pytest.approx(0.7455, abs=1e-3)
+    assert g.loc["strategy_time", "p_window"] == pytest.approx(0.820, abs=1e-3)

@@ -16,8 +16,8 @@ from trt_recovery.certainty import load_rules, rate
 from trt_recovery.labels import OKABE_ITO, population_label, strategy_colour, strategy_label, threshold_label
 from trt_recovery.schema import load_schema
 from trt_recovery.summaries import interval
-from trt_recovery.survival import predict as P
 from trt_recovery.survival import likelihood as lik
+from trt_recovery.survival import predict as P
 from trt_recovery.survival.families import get_family
 
 TIMES = np.linspace(0.1, 36, 80)

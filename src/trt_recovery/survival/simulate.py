@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from trt_recovery.harmonise import HARMONISED_COLUMNS
+from trt_recovery.harmonise import HARMONISED_COLUMNS, Z95
 from trt_recovery.schema import load_schema
 from trt_recovery.survival import design
 from trt_recovery.survival.families import get_family
@@ -159,7 +159,7 @@ def simulate_studies(n_studies: int, seed: int, family: str = "weibull", truth: 
         elif fmt == "mean_all_min_followup":
             tau = float(np.exp(rng.uniform(np.log(MIN_FOLLOWUP), np.log(UNKNOWN_FOLLOWUP[1]))))
             x = np.minimum(t, tau)
-            m, half = float(np.mean(x)), float(1.959963984540054 * np.std(x, ddof=1) / np.sqrt(n))
+            m, half = float(np.mean(x)), float(Z95 * np.std(x, ddof=1) / np.sqrt(n))
             add(1, outcome="time_to_recovery", time_months=MIN_FOLLOWUP, time_stat="min_followup", n=n, events=pd.NA,
                 value=m, value_unit="months", statistic="mean", over="all", dispersion_type="ci95",
                 lower=m - half, upper=m + half)
