@@ -196,7 +196,7 @@ bench: $(STAMP) $(CALCULATOR) ## predict timed (graph vs calculator bundle); sam
 	$(PY) -m trt_recovery.bench --predict
 	$(PY) -m trt_recovery.bench --seeds $(BENCH_SEEDS)
 
-recovery: $(STAMP) ## Survival-model parameter recovery over 20 seeds (about 30-45 minutes on 2 cores)
+recovery: $(STAMP) ## Survival-model parameter recovery over 20 seeds (about 45 minutes on 2 cores)
 	$(PY) -m trt_recovery.survival.recovery_study --seeds 20
 
 lab: $(STAMP) ## Jupyter Lab with the project's kernel (notebooks open from their .py text form)
