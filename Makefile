@@ -156,7 +156,7 @@ SBC_REPLICATIONS ?= 200
 # SBC_RESUME=1: fit only the replications the saved ranks lack (same model, config and seed) and merge.
 SBC_RESUME ?=
 
-loso: $(POSTERIORS) ## Leave-one-study-out refits of the main analyses through Dask (influence tables; several minutes)
+loso: $(POSTERIORS) ## Leave-one-study-out influence (importance sampling where Pareto k allows, Dask refits elsewhere; tables)
 	$(CLI) loso success_rate preservation pregnancy survival concentration $(DASK_FLAGS)
 
 sbc: $(STAMP) ## Simulation-based calibration of the survival model at the real data's shape, through Dask (SBC_REPLICATIONS=200; about 3 hours on 2 cores; SBC_RESUME=1 continues a run)

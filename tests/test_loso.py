@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from helpers import synthetic_tables
 from trt_recovery import loso
@@ -37,7 +38,7 @@ def setup(tmp_path_factory, mocked_sampler):
 
 def test_each_study_dropped_once_with_every_quantity(setup):
     outcomes, full = setup
-    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess")
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess", method="refit")
     studies = sorted(outcomes["study_id"].unique())
     assert sorted(table["dropped_study"].unique()) == studies
     quantities = {f"pooled_rate[{s},trt]" for s in ("hcg_serm", "none", "hcg_fsh")}
@@ -57,7 +58,8 @@ def test_each_study_dropped_once_with_every_quantity(setup):
 
 def test_failed_refits_are_flagged_not_hidden(setup, tmp_path):
     outcomes, full = setup
-    table = loso.leave_one_study_out(_cfg(ess_bulk_min=10**6), outcomes=outcomes, full=full, scheduler="inprocess")
+    table = loso.leave_one_study_out(_cfg(ess_bulk_min=10**6), outcomes=outcomes, full=full, scheduler="inprocess",
+                                     method="refit")
     assert not table["checks_passed"].any()
     assert table["note"].str.contains("FAILED its convergence checks").all()
     assert table["checks"].str.contains(r"ess_bulk_min .* \(FAIL\)").all()
@@ -89,7 +91,7 @@ def test_divergence_only_failure_is_retried_once_at_higher_target_accept(setup, 
         return res
 
     monkeypatch.setattr(loso, "fit_analysis", fake)
-    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess")
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess", method="refit")
     assert [ta for s, ta in calls if s == studies[0]] == [None, loso.RETRY_TARGET_ACCEPT]
     assert all(ta is None for s, ta in calls if s != studies[0])
     first = table[table["dropped_study"] == studies[0]]
@@ -131,3 +133,114 @@ def _reference(tmp_path, path):
     from trt_recovery import verify as V
 
     return V.write_reference("tiny", posterior=path, target=tmp_path / "ref.json")
+
+
+# ------------------------------------------------------------------------------------------------
+# Importance sampling (PSIS) of the saved posterior
+
+
+def _beta_binomial_posterior(studies, draws=2000, chains=4, seed=11):
+    """Exact draws of a rate under a Beta(1, 1) prior given every study's r of n, and each study's
+    binomial log-likelihood at every draw: the leave-one-out posteriors are Beta too."""
+    from scipy import stats
+
+    r_all, n_all = sum(r for r, _ in studies), sum(n for _, n in studies)
+    theta = stats.beta(1 + r_all, 1 + n_all - r_all).rvs(size=(chains, draws), random_state=seed)
+    post = xr.Dataset({"rate": (("chain", "draw"), theta)})
+    ll = np.stack([stats.binom.logpmf(r, n, theta) for r, n in studies], axis=-1)
+    log_lik = xr.DataArray(ll, dims=("chain", "draw", "dropped_study"),
+                           coords={"dropped_study": [f"s{i}" for i in range(len(studies))]})
+    return post, log_lik, theta
+
+
+def test_psis_reproduces_the_exact_leave_one_study_out_posterior():
+    """Conjugate case: PSIS-weighted quantiles of the full draws match the Beta posterior without
+    the study; a study that dominates the data gets a Pareto k above the threshold."""
+    from scipy import stats
+
+    studies = [(12, 20), (30, 50), (7, 15), (20, 30), (400, 1000)]
+    post, log_lik, theta = _beta_binomial_posterior(studies)
+    log_w, khat = loso.psis_weights(post, log_lik)
+    r_all, n_all = sum(r for r, _ in studies), sum(n for _, n in studies)
+    k_max = loso.pareto_k_max(theta.size)
+    assert k_max == 0.7
+    for i, (r, n) in enumerate(studies[:4]):
+        assert float(khat.isel(dropped_study=i)) < k_max
+        lw = log_w.isel(dropped_study=i).transpose("chain", "draw").values.reshape(-1)
+        med, lo, hi = loso.weighted_interval(theta.reshape(-1), lw)
+        exact = stats.beta(1 + r_all - r, 1 + (n_all - n) - (r_all - r)).ppf([0.5, 0.025, 0.975])
+        assert np.allclose([med, lo, hi], exact, atol=0.004), (i, [med, lo, hi], exact)
+    # without the 1000-man study the posterior moves far outside the draws: PSIS cannot be trusted
+    assert float(khat.isel(dropped_study=4)) > k_max
+
+
+def test_study_log_likelihood_sums_every_observation_by_study_and_refuses_strays(setup):
+    outcomes, full = setup
+    total = loso.study_log_likelihood(full)
+    assert total.dims == ("chain", "draw", "dropped_study")
+    ll = full.tree["log_likelihood"].to_dataset()["n_recovered"]
+    arm_study = dict(zip(full.used["arm_id"], full.used["study_id"], strict=True))
+    for study in loso.contributing_studies(full):
+        arms = [a for a in ll["arm"].values if arm_study[str(a)] == study]
+        assert np.allclose(total.sel(dropped_study=study), ll.sel(arm=arms).sum("arm"))
+    bad = full.tree.copy()
+    renamed = bad["log_likelihood"].to_dataset().assign_coords(arm=["nobody"] + list(ll["arm"].values[1:]))
+    bad["log_likelihood"] = xr.DataTree(renamed)
+
+    class Stray:
+        tree, used = bad, full.used
+
+        def describe_source(self):
+            return "stray.nc"
+
+    with pytest.raises(ValueError, match="'nobody' of log-likelihood variable 'n_recovered' belongs to no used"):
+        loso.study_log_likelihood(Stray())
+
+
+def test_psis_where_reliable_refit_where_k_is_high_or_a_level_loses_its_data(setup, monkeypatch):
+    """Routing: a low k and the same parameters -> PSIS (no refit); k above the threshold, or a study
+    whose removal leaves a strategy without data -> refit, with the reason in ``method``."""
+    outcomes, full = setup
+    studies = loso.contributing_studies(full)
+    fsh_study = outcomes.loc[outcomes["arm_id"].str.startswith("synth2004"), "study_id"].iloc[0]
+    high = next(s for s in studies if s != fsh_study)
+    real = loso.psis_weights
+
+    def fake_k(posterior, log_lik):
+        log_w, khat = real(posterior, log_lik)
+        khat = xr.where(khat["dropped_study"] == high, 0.95, 0.2)
+        return log_w, khat
+
+    monkeypatch.setattr(loso, "psis_weights", fake_k)
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess")
+    first = table.drop_duplicates("dropped_study").set_index("dropped_study")
+    route = first["method"]
+    k_max = loso.pareto_k_max(full.posterior.sizes["chain"] * full.posterior.sizes["draw"])
+    assert k_max < 0.7  # few draws: a stricter threshold than the 0.7 of large samples
+    assert route[high] == f"refit (Pareto k 0.95 > {k_max:.2f})"
+    assert route[fsh_study].startswith("refit (without this study: levels of strategy")
+    sampled = [s for s in studies if s not in (high, fsh_study)]
+    assert (route[sampled] == "psis").all()
+    # refits carry their sampler's checks; importance-sampled studies name their k instead
+    assert first.loc[[high, fsh_study], "checks"].str.contains("rhat_max").all()
+    assert (first.loc[sampled, "checks"] == f"Pareto k 0.20 <= {k_max:.2f}").all()
+    gone = table[(table["dropped_study"] == fsh_study) & table["quantity"].str.contains("hcg_fsh")]
+    assert gone["loso_median"].isna().all() and gone["note"].str.contains("not estimable").all()
+    psis_rows = table[table["method"] == "psis"]
+    assert psis_rows["checks_passed"].all() and np.allclose(psis_rows["pareto_k"], 0.2)
+    assert (psis_rows["loso_lower95"] <= psis_rows["loso_median"]).all()
+    assert (psis_rows["loso_median"] <= psis_rows["loso_upper95"]).all()
+    # method="refit" refits every study
+    every = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess", method="refit")
+    assert (every["method"] == "refit").all() and every["checks"].str.contains("rhat_max").all()
+    with pytest.raises(ValueError, match="method 'exact'"):
+        loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, method="exact")
+
+
+def test_survival_observations_are_assigned_to_studies_through_their_outcome_ids(mock_survival_fit):
+    """Survival terms label observations ``<outcome_id>#<k>``: every one reaches its study, none twice."""
+    total = loso.study_log_likelihood(mock_survival_fit)
+    assert list(total["dropped_study"].values) == loso.contributing_studies(mock_survival_fit)
+    ll = mock_survival_fit.tree["log_likelihood"].to_dataset()
+    every = sum(da.sum([d for d in da.dims if d not in ("chain", "draw")]) for da in ll.data_vars.values())
+    np.testing.assert_allclose(total.sum("dropped_study"), every)

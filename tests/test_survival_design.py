@@ -50,6 +50,11 @@ def test_graph_and_numpy_give_the_same_arm_predictors():
     # reported covariates are used as reported (on the model scale); missing ones are latent
     reported = md.arms["age_years"].notna().to_numpy()
     np.testing.assert_allclose(values["age_std"][reported], (md.arms["age_years"][reported] - 35) / 10)
+    # each reported value is labelled by its arm (leave-one-study-out finds a study's observations by it)
+    assert model.named_vars_to_dims["age_std_reported"] == ("age_std_reported_arm",)
+    assert list(model.coords["age_std_reported_arm"]) == list(md.arms.index[reported])
+    np.testing.assert_allclose(model.rvs_to_values[model["age_std_reported"]].data,
+                               (md.arms["age_years"][reported] - 35) / 10)
 
 
 def test_threshold_effects_follow_the_schema_ladder():
@@ -155,6 +160,9 @@ def test_recovery_coverage_per_group_says_what_chance_allows():
     assert g.loc["strategy_time", "intervals"] == 40 and not g.loc["strategy_time", "inside_window"]
     # 40 of 40 covered is unlikely under 90% coverage (0.9^40 = 0.015); 18 of 20 is the expected count
     assert g.loc["strategy_time", "p_binomial"] < 0.05 < g.loc["weibull_shape", "p_binomial"]
+    # two groups tested: the smaller p doubles (Benjamini-Hochberg), the larger stays
+    assert g.loc["strategy_time", "q_bh"] == pytest.approx(2 * g.loc["strategy_time", "p_binomial"])
+    assert g.loc["weibull_shape", "q_bh"] == pytest.approx(g.loc["weibull_shape", "p_binomial"])
     # P(17, 18 or 19 of 20 covered | 0.9) = 0.745; P(34..38 of 40) = 0.820
     assert g.loc["weibull_shape", "p_window"] == pytest.approx(0.7455, abs=1e-3)
     assert g.loc["strategy_time", "p_window"] == pytest.approx(0.820, abs=1e-3)

@@ -313,7 +313,10 @@ def cmd_loso(args: argparse.Namespace) -> int:
     for name in args.analyses:
         print(f"==> leave-one-study-out for '{name}'")
         table, files = loso.run(name, retry_target_accept=args.retry_target_accept or None,
-                                scheduler=args.scheduler, n_workers=args.workers)
+                                scheduler=args.scheduler, n_workers=args.workers, method=args.method)
+        routes = table.drop_duplicates("dropped_study")["method"]
+        print(f"  {(routes == 'psis').sum()} of {len(routes)} studies importance-sampled, "
+              f"{(routes != 'psis').sum()} refitted")
         failed = sorted(set(table.loc[~table["checks_passed"], "dropped_study"]))
         for p in files:
             print(f"  {_rel(p)}")
@@ -579,8 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "which study moved which number")
     _dask_options(p)
     p.set_defaults(func=cmd_diff)
-    p = sub.add_parser("loso", help="leave-one-study-out refits of cached analyses (influence table)")
+    p = sub.add_parser("loso", help="leave-one-study-out influence of each study on cached analyses (table)")
     p.add_argument("analyses", nargs="+")
+    p.add_argument("--method", choices=["psis", "refit"], default="psis",
+                   help="psis: importance-sample the saved posterior where Pareto k allows, refit the other studies "
+                        "(default); refit: refit without every study")
     p.add_argument("--retry-target-accept", type=float, default=0.999,
                    help="target_accept of the one retry of a refit that failed through divergences only (0: no retry)")
     _dask_options(p)

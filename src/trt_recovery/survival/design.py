@@ -362,7 +362,9 @@ def declare_arm_covariates(arms: pd.DataFrame, priors: Mapping[str, float],
         if cov.kind == "continuous":
             centre = pm.Normal(f"{cov.variable}_pop_mean", 0.0, priors["covariate_pop_mean_sd"])
             spread = pm.HalfNormal(f"{cov.variable}_pop_sd", priors["covariate_pop_sd_scale"])
-            pm.Normal(f"{cov.variable}_reported", centre, spread, observed=obs[observed])
+            dim = f"{cov.variable}_reported_arm"  # labelled by arm: a study's observations can be found
+            pm.modelcontext(None).add_coord(dim, arms.index[observed].astype(str))
+            pm.Normal(f"{cov.variable}_reported", centre, spread, observed=obs[observed], dims=dim)
             if missing.any():  # non-centred: imputed values do not form a funnel with the spread
                 z = pm.Normal(f"{cov.variable}_imputed_z", 0.0, 1.0, shape=int(missing.sum()))
                 full = pt.set_subtensor(full[np.flatnonzero(missing)], centre + spread * z)
