@@ -162,9 +162,11 @@ def _per_unit(dim: str) -> bool:
 
 
 def _structure_change(before: dict, after: dict) -> str:
-    gone = sorted(set(before) - set(after))
+    """What differs between two :func:`parameter_structure` results ('' when nothing does)."""
+    gone, added = sorted(set(before) - set(after)), sorted(set(after) - set(before))
     changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
-    parts = ([f"{', '.join(gone)} no longer estimable"] if gone else []) + (
+    parts = ([f"{', '.join(gone)} not in the model"] if gone else []) + (
+        [f"{', '.join(added)} new in the model"] if added else []) + (
         [f"levels of {', '.join(changed)} change"] if changed else [])
     return "; ".join(parts)
 
