@@ -69,6 +69,25 @@ def test_failed_refits_are_flagged_not_hidden(setup, tmp_path):
     assert "FAILED" in files[1].read_text()
 
 
+def test_a_refit_that_raises_is_reported_not_lost(setup, monkeypatch):
+    """Dropping the only study of an analysis leaves nothing to fit: that refit's rows say why."""
+    outcomes, full = setup
+    first = loso.contributing_studies(full)[0]
+    real = loso.fit_analysis
+
+    def boom(config, **kw):
+        if first not in set(kw["harmonised_outcomes"]["study_id"]):
+            raise ValueError("no arm left to fit")
+        return real(config, **kw)
+
+    monkeypatch.setattr(loso, "fit_analysis", boom)
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess", method="refit")
+    gone = table[table["dropped_study"] == first]
+    assert len(gone) == len(full.spec.headline(full)) and gone["loso_median"].isna().all()
+    assert (~gone["checks_passed"]).all() and gone["checks"].str.contains("refit raised: .*no arm left to fit").all()
+    assert table.loc[table["dropped_study"] != first, "checks_passed"].all()
+
+
 def test_divergence_only_failure_is_retried_once_at_higher_target_accept(setup, monkeypatch):
     """A refit failing only through divergences is rerun once at RETRY_TARGET_ACCEPT, and said so."""
     outcomes, full = setup

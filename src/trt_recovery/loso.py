@@ -236,7 +236,7 @@ def leave_one_study_out(
     rows = []
     for study in studies:
         route = routes[study]
-        res = results.get(study) or route["result"]
+        res = results[study] if study in results else route["result"]  # a failed refit (TaskError) is falsy
         if isinstance(res, TaskError):
             res = {"summaries": {}, "passed": False, "checks": f"refit raised: {res.error}", "sampler_note": ""}
         for q, full_v in full_draws.items():
