@@ -70,7 +70,7 @@ def test_failed_refits_are_flagged_not_hidden(setup, tmp_path):
 
 
 def test_a_refit_that_raises_is_reported_not_lost(setup, monkeypatch):
-    """Dropping the only study of an analysis leaves nothing to fit: that refit's rows say why."""
+    """A refit that raises keeps its rows, with the error, and fails the checks."""
     outcomes, full = setup
     first = loso.contributing_studies(full)[0]
     real = loso.fit_analysis
@@ -86,6 +86,18 @@ def test_a_refit_that_raises_is_reported_not_lost(setup, monkeypatch):
     assert len(gone) == len(full.spec.headline(full)) and gone["loso_median"].isna().all()
     assert (~gone["checks_passed"]).all() and gone["checks"].str.contains("refit raised: .*no arm left to fit").all()
     assert table.loc[table["dropped_study"] != first, "checks_passed"].all()
+
+
+def test_the_only_study_of_an_analysis_leaves_nothing_to_estimate(tmp_path, mocked_sampler):
+    d = tmp_path / "data"
+    synthetic_tables(d, ARMS[:1], seed=3)
+    outcomes = harmonise(load_dataset(d)).outcomes
+    full = fit_analysis(_cfg(), harmonised_outcomes=outcomes, save=False)
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, scheduler="inprocess")
+    assert len(table) == len(full.spec.headline(full)) == 1
+    row = table.iloc[0]
+    assert row["method"] == "none (the analysis's only study)" and row["checks_passed"]
+    assert np.isnan(row["loso_median"]) and "not estimable" in row["note"]
 
 
 def test_divergence_only_failure_is_retried_once_at_higher_target_accept(setup, monkeypatch):

@@ -26,7 +26,8 @@ higher ``target_accept`` (default 0.999, a fixed rule rather than a search over 
 seed stays the same) and the table's ``sampler_note`` says so. A refit that still fails is kept
 in the table with ``checks_passed = False`` and the failing check named; its numbers are shown but must not be read as results. A quantity that a
 refit cannot estimate (the dropped study was the only evidence for a strategy) is left empty and
-the table says why.
+the table says why. An analysis with a single study has nothing left to fit without it: its rows
+say so (``method`` "none"), with no refit and no failure.
 
 The refits are independent and run through Dask distributed (:mod:`trt_recovery.parallel`): a
 local cluster with one worker per core by default, or a scheduler given by address.
@@ -227,7 +228,10 @@ def leave_one_study_out(
     studies = contributing if studies is None else list(studies)
     kept = {study: outcomes[outcomes["study_id"] != study].reset_index(drop=True) for study in studies}
     routes = {study: {"method": "refit", "pareto_k": np.nan} for study in studies}
-    if method == "psis":
+    if len(contributing) == 1:  # nothing is left to fit: every number is not estimable, and that is no failure
+        routes = {s: {"method": "none (the analysis's only study)", "pareto_k": np.nan, "result": {
+            "summaries": {}, "passed": True, "checks": "", "sampler_note": ""}} for s in studies}
+    elif method == "psis":
         routes.update(_psis_routes(config, full, full_draws, outcomes, kept))
     refit = [s for s in studies if routes[s]["method"].startswith("refit")]
     tasks = [RefitTask(config, kept[study], study, sampler_overrides, retry_target_accept) for study in refit]
