@@ -316,7 +316,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
                                 scheduler=args.scheduler, n_workers=args.workers, method=args.method)
         routes = table.drop_duplicates("dropped_study")["method"]
         print(f"  {(routes == 'psis').sum()} of {len(routes)} studies importance-sampled, "
-              f"{(routes != 'psis').sum()} refitted")
+              f"{routes.str.startswith('refit').sum()} refitted")
         failed = sorted(set(table.loc[~table["checks_passed"], "dropped_study"]))
         for p in files:
             print(f"  {_rel(p)}")

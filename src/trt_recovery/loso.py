@@ -38,11 +38,10 @@ local cluster with one worker per core by default, or a scheduler given by addre
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -274,7 +273,7 @@ def _psis_routes(config: AnalysisConfig, full, draws: dict[str, np.ndarray], out
     routes = {}
     for study in kept:
         k = float(khat.sel(dropped_study=study))
-        if k > k_max:
+        if not k <= k_max:  # NaN (k could not be estimated) is refitted too
             routes[study] = {"method": f"refit (Pareto k {k:.2f} > {k_max:.2f})", "pareto_k": k}
             continue
         change = _structure_change(full_structure, parameter_structure(config, kept[study]))
