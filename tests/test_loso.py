@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from helpers import synthetic_tables
+from helpers import mock_sample, synthetic_tables
 from trt_recovery import loso
 from trt_recovery.config import parse_config
 from trt_recovery.fitting import fit_analysis
@@ -26,14 +26,26 @@ def _cfg(**checks):
     return parse_config(raw, "tiny.yaml")
 
 
-@pytest.fixture
-def setup(tmp_path_factory, mocked_sampler):
-    """Refits draw from the prior (a mocked sampler): these tests check the bookkeeping only."""
+@pytest.fixture(scope="module")
+def _full_fit(tmp_path_factory):
+    """The full-data fit, once per module (prior draws for a posterior; read, never changed, by the tests)."""
+    import pytensor
+
+    from trt_recovery import fitting
+
     d = tmp_path_factory.mktemp("loso") / "data"
     synthetic_tables(d, ARMS, seed=3)
     outcomes = harmonise(load_dataset(d)).outcomes
-    full = fit_analysis(_cfg(), harmonised_outcomes=outcomes, save=False)
+    with pytest.MonkeyPatch.context() as mp, pytensor.config.change_flags(mode="FAST_COMPILE"):
+        mp.setattr(fitting, "sample", mock_sample)
+        full = fit_analysis(_cfg(), harmonised_outcomes=outcomes, save=False)
     return outcomes, full
+
+
+@pytest.fixture
+def setup(_full_fit, mocked_sampler):
+    """Refits draw from the prior (a mocked sampler): these tests check the bookkeeping only."""
+    return _full_fit
 
 
 def test_each_study_dropped_once_with_every_quantity(setup):
