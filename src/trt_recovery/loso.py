@@ -53,7 +53,7 @@ from trt_recovery.fitting import fit_analysis
 from trt_recovery.harmonise import harmonise
 from trt_recovery.parallel import TaskError, run_tasks
 from trt_recovery.posterior import load_fit
-from trt_recovery.summaries import CI_PROB, SAMPLE_DIMS, interval
+from trt_recovery.summaries import SAMPLE_DIMS, interval, weighted_interval
 from trt_recovery.validate import load_dataset
 
 COLUMNS = [
@@ -131,15 +131,6 @@ def psis_weights(posterior: xr.Dataset, log_lik: xr.DataArray) -> tuple[xr.DataA
         warnings.simplefilter("ignore", UserWarning)
         res = azs.loo(tree, pointwise=True, var_name="study_log_lik")
     return res.log_weights, res.pareto_k
-
-
-def weighted_interval(draws: np.ndarray, log_weights: np.ndarray, prob: float = CI_PROB) -> tuple[float, float, float]:
-    """(median, lower, upper) of ``draws`` under normalised ``exp(log_weights)`` (numpy's weighted
-    quantiles, inverted CDF)."""
-    w = np.exp(log_weights - np.max(log_weights))
-    q = np.quantile(np.asarray(draws, float), [0.5, (1 - prob) / 2, 1 - (1 - prob) / 2], weights=w / w.sum(),
-                    method="inverted_cdf")
-    return float(q[0]), float(q[1]), float(q[2])
 
 
 def parameter_structure(config: AnalysisConfig, outcomes: pd.DataFrame) -> dict[str, tuple]:

@@ -46,6 +46,15 @@ def interval(draws, prob: float = CI_PROB) -> tuple[float, float, float]:
     return float(q[0]), float(q[1]), float(q[2])
 
 
+def weighted_interval(draws, log_weights, prob: float = CI_PROB) -> tuple[float, float, float]:
+    """:func:`interval` of draws carrying importance weights ``exp(log_weights)`` (normalised here):
+    numpy's weighted quantiles, inverted CDF."""
+    w = np.exp(np.asarray(log_weights, float) - np.max(log_weights))
+    q = np.quantile(np.asarray(draws, float).reshape(-1), [0.5, (1 - prob) / 2, 1 - (1 - prob) / 2],
+                    weights=w.reshape(-1) / w.sum(), method="inverted_cdf")
+    return float(q[0]), float(q[1]), float(q[2])
+
+
 def summarise_numpy(draws, prob: float = CI_PROB) -> dict[str, float]:
     """:func:`summarise` with numpy alone (no arviz-stats, no xarray): the same numbers (linear
     quantiles are what ``eti`` computes; a test checks both), for answers that must not load the
