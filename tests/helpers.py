@@ -54,8 +54,8 @@ def write(d: Path, table: str, df: pd.DataFrame) -> None:
 def synthetic_tables(directory: Path, arms: list[dict], seed: int) -> None:
     """Write a valid dataset: one study per arm, each with a recovered r of n.
 
-    ``arms`` items: ``strategy``, ``n`` and ``p`` (true recovery probability); events are drawn
-    binomially with ``seed``.
+    ``arms`` items: ``strategy``, ``n`` and ``p`` (true recovery probability), optionally
+    ``population`` (default ``trt``); events are drawn binomially with ``seed``.
     """
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ def synthetic_tables(directory: Path, arms: list[dict], seed: int) -> None:
         sid = f"synth{2000 + i}"
         studies.append(
             dict(study_id=sid, first_author="Synth", year=2000 + i, title=f"Synthetic study {i}", journal="None",
-                 pmid=str(10000000 + i), doi="", design="case_series", population="trt", country="", duplicate_of="",
+                 pmid=str(10000000 + i), doi="", design="case_series", population=a.get("population", "trt"), country="", duplicate_of="",
                  source_read="abstract", url="", notes="")
         )
         aid = f"{sid}_all"

@@ -279,6 +279,44 @@ def test_psis_where_reliable_refit_where_k_is_high_or_a_level_loses_its_data(set
         loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, method="exact")
 
 
+def test_importance_sampled_numbers_cover_only_the_evidence_left(tmp_path, mocked_sampler, monkeypatch):
+    """A study that is the only evidence for one strategy x population cell (both levels keep other
+    data, so the parameters are the same): PSIS reports that cell as not estimable, as a refit
+    would, and the other cells from the reweighted draws."""
+    d = tmp_path / "data"
+    arms = ARMS[:4] + [{"strategy": "none", "n": 40, "p": 0.5, "population": "aas"},
+                       {"strategy": "hcg_serm", "n": 40, "p": 0.7, "population": "aas"}]
+    synthetic_tables(d, arms, seed=3)
+    outcomes = harmonise(load_dataset(d)).outcomes
+    full = fit_analysis(_cfg(), harmonised_outcomes=outcomes, save=False)
+    only = outcomes.loc[(outcomes["strategy"] == "none") & (outcomes["population"] == "aas"), "study_id"].iloc[0]
+    real = loso.psis_weights
+    monkeypatch.setattr(loso, "psis_weights", lambda post, ll: (real(post, ll)[0], xr.full_like(real(post, ll)[1], 0.2)))
+    table = loso.leave_one_study_out(_cfg(), outcomes=outcomes, full=full, studies=[only], scheduler="inprocess")
+    assert (table["method"] == "psis").all()
+    rows = table.set_index("quantity")
+    assert np.isnan(rows.loc["pooled_rate[none,aas]", "loso_median"])
+    assert "not estimable" in rows.loc["pooled_rate[none,aas]", "note"]
+    assert rows.drop(index="pooled_rate[none,aas]")["loso_median"].notna().all() and len(rows) == 4
+
+
+def test_a_view_of_the_fit_counts_only_the_evidence_left(setup):
+    """``Fit.view``: fewer used rows drop a cell from the headline, other draws replace the posterior,
+    and the fit itself is unchanged."""
+    _, full = setup
+    headline = full.spec.headline(full)
+    fsh = "pooled_rate[hcg_fsh,trt]"
+    view = full.view(used=full.used[full.used["strategy"] != "hcg_fsh"])
+    left = full.spec.headline(view)
+    assert set(left) == set(headline) - {fsh}
+    for q, v in left.items():
+        np.testing.assert_array_equal(v, headline[q])
+    halved = full.posterior.copy()
+    halved["cell_rate"] = halved["cell_rate"] * 0.5
+    np.testing.assert_allclose(full.spec.headline(full.view(posterior=halved))[fsh], headline[fsh] * 0.5)
+    assert len(full.used) > len(view.used) and fsh in full.spec.headline(full)
+
+
 def test_survival_observations_are_assigned_to_studies_through_their_outcome_ids(mock_survival_fit):
     """Survival terms label observations ``<outcome_id>#<k>``: every one reaches its study, none twice."""
     total = loso.study_log_likelihood(mock_survival_fit)

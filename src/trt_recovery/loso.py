@@ -13,11 +13,14 @@ Two ways to the posterior without a study (``method``):
   its reported covariates: every variable of the fit's ``log_likelihood`` group, summed over the
   study's observations), smoothed by PSIS (``arviz_stats.loo``; Vehtari et al. 2024, *JMLR* 25:72).
   The weighted median and 95% interval are read off the full fit's headline draws. No sampling.
-  The estimate is used only where PSIS is reliable: the study's Pareto :math:`\hat k` at most
-  :func:`pareto_k_max` (0.7 for the draws these fits keep), **and** the model without the study
-  has the same parameters (no factor level, threshold or covariate loses its last data; otherwise
-  importance sampling could not drop them, and the refit reports them as not estimable). Every
-  other study is refitted, as below; the table's ``method`` column says which way each row went.
+  The estimate is used only where PSIS is reliable: the model without the study has the same
+  parameters (no factor level, threshold or covariate loses its last data; otherwise importance
+  sampling could not drop them, and the refit reports them as not estimable), **and** the
+  study's Pareto :math:`\hat k` is at most :func:`pareto_k_max` (0.7 for the draws these fits
+  keep). Every other study is refitted, as below; the table's ``method`` column says which way
+  each row went, naming the first reason found in that order. The headline numbers are those of
+  the evidence left (:meth:`trt_recovery.posterior.Fit.view`): a strategy x population cell whose
+  only rows were the study's is not estimable, as in a refit, although its parameters remain.
 * ``"refit"``: every study is refitted with the same config and seed (exact, and as slow as one
   fit per study).
 
@@ -222,7 +225,7 @@ def leave_one_study_out(
         routes = {s: {"method": "none (the analysis's only study)", "pareto_k": np.nan, "result": {
             "summaries": {}, "passed": True, "checks": "", "sampler_note": ""}} for s in studies}
     elif method == "psis":
-        routes.update(_psis_routes(config, full, full_draws, outcomes, kept))
+        routes.update(_psis_routes(config, full, outcomes, kept))
     refit = [s for s in studies if routes[s]["method"].startswith("refit")]
     tasks = [RefitTask(config, kept[study], study, sampler_overrides, retry_target_accept) for study in refit]
     results = dict(zip(refit, run_tasks(refit_without, tasks, labels=[f"without {s}" for s in refit],
@@ -250,10 +253,11 @@ def leave_one_study_out(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _psis_routes(config: AnalysisConfig, full, draws: dict[str, np.ndarray], outcomes: pd.DataFrame,
-                 kept: dict[str, pd.DataFrame]) -> dict:
-    """For each study: the PSIS summaries of the headline ``draws`` where PSIS is reliable, else the
-    reason it is refitted."""
+def _psis_routes(config: AnalysisConfig, full, outcomes: pd.DataFrame, kept: dict[str, pd.DataFrame]) -> dict:
+    """For each study: the PSIS summaries of the headline numbers where PSIS is reliable, else the
+    reason it is refitted. The numbers are those of the evidence left without the study: a
+    quantity with no other data (a strategy x population cell of the binomial models) is not
+    estimable, as in a refit."""
     if "log_likelihood" not in full.tree.children:
         return {s: {"method": "refit (the saved fit has no pointwise log-likelihood)", "pareto_k": np.nan}
                 for s in kept}
@@ -264,14 +268,15 @@ def _psis_routes(config: AnalysisConfig, full, draws: dict[str, np.ndarray], out
     routes = {}
     for study in kept:
         k = float(khat.sel(dropped_study=study))
+        change = _structure_change(full_structure, parameter_structure(config, kept[study]))
+        if change:  # checked first: with other parameters, no k could make the weights right
+            routes[study] = {"method": f"refit (without this study: {change})", "pareto_k": k}
+            continue
         if not k <= k_max:  # NaN (k could not be estimated) is refitted too
             routes[study] = {"method": f"refit (Pareto k {k:.2f} > {k_max:.2f})", "pareto_k": k}
             continue
-        change = _structure_change(full_structure, parameter_structure(config, kept[study]))
-        if change:
-            routes[study] = {"method": f"refit (without this study: {change})", "pareto_k": k}
-            continue
         lw = log_w.sel(dropped_study=study).transpose(*SAMPLE_DIMS).values.reshape(-1)
+        draws = full.spec.headline(full.view(used=full.used[full.used["study_id"] != study]))
         routes[study] = {"method": "psis", "pareto_k": k, "result": {
             "summaries": {q: weighted_interval(v, lw) for q, v in draws.items()}, "passed": True,
             "checks": f"Pareto k {k:.2f} <= {k_max:.2f}", "sampler_note": "no refit: importance-sampled"}}
