@@ -276,7 +276,7 @@ def _psis_routes(config: AnalysisConfig, full, outcomes: pd.DataFrame, kept: dic
             routes[study] = {"method": f"refit (Pareto k {k:.2f} > {k_max:.2f})", "pareto_k": k}
             continue
         lw = log_w.sel(dropped_study=study).transpose(*SAMPLE_DIMS).values.reshape(-1)
-        draws = full.spec.headline(full.view(used=full.used[full.used["study_id"] != study]))
+        draws = full.spec.headline(full.view(full.used[full.used["study_id"] != study]))
         routes[study] = {"method": "psis", "pareto_k": k, "result": {
             "summaries": {q: weighted_interval(v, lw) for q, v in draws.items()}, "passed": True,
             "checks": f"Pareto k {k:.2f} <= {k_max:.2f}", "sampler_note": "no refit: importance-sampled"}}

@@ -268,17 +268,13 @@ class Fit:
         out = pm.compute_deterministics(trace, var_names=var_names, model=model, progressbar=False)
         return out
 
-    def view(self, posterior: xr.Dataset | None = None, used: pd.DataFrame | None = None) -> Fit:
-        """This fit with other draws of its sampled variables (``posterior``) and/or with only some of
-        its used rows (``used``: what the summaries count as evidence), its model still built from
-        this fit's saved data. Leave-one-study-out reads the importance-weighted posterior without a
-        study through such a view, so its headline numbers are those a refit would report."""
-        tree = self.tree.copy()
-        if posterior is not None:
-            tree["posterior"] = xr.DataTree(posterior)
-        out = Fit(tree=tree, path=None, _model_data=self.model_data())
-        if used is not None:
-            out.__dict__["used"] = used.reset_index(drop=True)  # the cached property, set
+    def view(self, used: pd.DataFrame) -> Fit:
+        """This fit with only some of its used rows (``used``: what the summaries count as evidence),
+        its draws and model unchanged. Leave-one-study-out reads the importance-weighted posterior
+        without a study through such a view, so its headline numbers are those a refit would report
+        (a cell with no rows left is not among them)."""
+        out = Fit(tree=self.tree, path=None, _model_data=self.model_data())
+        out.__dict__["used"] = used.reset_index(drop=True)  # the cached property, set
         return out
 
     # ---- descriptions --------------------------------------------------------------------------
