@@ -15,7 +15,7 @@ import xarray as xr
 from trt_recovery.certainty import load_rules, rate
 from trt_recovery.labels import OKABE_ITO, population_label, strategy_colour, strategy_label, threshold_label
 from trt_recovery.schema import load_schema
-from trt_recovery.summaries import interval
+from trt_recovery.summaries import interval, interval_over
 from trt_recovery.survival import likelihood as lik
 from trt_recovery.survival import predict as P
 from trt_recovery.survival.families import get_family
@@ -147,17 +147,17 @@ def curves_figure(fit, population: str = "trt", threshold: str = "any", seed: in
     for i, s in enumerate(strategies):
         ax = axes.ravel()[i]
         c = strategy_colour(s)
-        q = avg.isel(profile=i).quantile([0.025, 0.5, 0.975], dim=("chain", "draw")).values
-        qn = new.isel(profile=i).quantile([0.025, 0.975], dim=("chain", "draw")).values
+        med, lo, hi = interval_over(avg.isel(profile=i))
+        _, lo_new, hi_new = interval_over(new.isel(profile=i))
         ev = P.evidence(fit, s, population)
         rests = (f"{ev['studies']} stud{'y' if ev['studies'] == 1 else 'ies'}, {ev['men']} men"
                  if ev["rows"] else "no data in this population")
         if i > 0:  # the first panel's median, for comparison
             ax.plot(TIMES, ref, color="0.55", lw=1, ls="--", label=f"{strategy_label(strategies[0])} (median)")
-        ax.fill_between(TIMES, q[0], q[2], color=c, alpha=0.25, lw=0, label="95% interval (average study)")
-        ax.plot(TIMES, q[1], color=c, lw=2, label="median")
-        ax.plot(TIMES, qn[0], color=c, lw=0.8, ls=":", label="95% range for a new study")
-        ax.plot(TIMES, qn[1], color=c, lw=0.8, ls=":")
+        ax.fill_between(TIMES, lo, hi, color=c, alpha=0.25, lw=0, label="95% interval (average study)")
+        ax.plot(TIMES, med, color=c, lw=2, label="median")
+        ax.plot(TIMES, lo_new, color=c, lw=0.8, ls=":", label="95% range for a new study")
+        ax.plot(TIMES, hi_new, color=c, lw=0.8, ls=":")
         pts = [(t, y) for t, y in observed_points(fit, s, population, threshold) if t <= max(TIMES)]
         if pts:
             ax.plot(*zip(*pts, strict=True), "o", mfc="white", mec="black", ms=4.5, mew=1,
@@ -211,7 +211,7 @@ def ppc_table(fit) -> pd.DataFrame:
     rows = []
 
     def add(r, term, what, obs, pred):
-        lo, med, hi = np.quantile(pred[np.isfinite(pred)] if np.isfinite(pred).any() else pred, [0.025, 0.5, 0.975])
+        med, lo, hi = interval(pred[np.isfinite(pred)] if np.isfinite(pred).any() else pred)
         rows.append({"outcome_id": r["outcome_id"], "arm_id": r["arm_id"], "threshold": r["threshold"],
                      "term": term, "summary": what, "observed": obs, "predicted_median": med,
                      "predicted_lower95": lo, "predicted_upper95": hi, "inside_95": bool(lo <= obs <= hi)})
