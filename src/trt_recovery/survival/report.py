@@ -202,8 +202,11 @@ def ppc_table(fit) -> pd.DataFrame:
 
     Counts: the share recovering in the interval; quantiles (medians, quartiles): the model's
     quantile; means among recoverers: the model's truncated mean; "median not reached by t": the
-    model's P(recovered by t), which should lie below one half. Individual times are summarised per
-    arm as the share recovered by the arm's last time (events / men).
+    model's P(recovered by t), which should lie below one half; a mean over all men: the model's
+    restricted mean up to its horizon (the middle of the horizon window, on the log scale, when only
+    the shortest follow-up is known); a count whose n or time is not reported: the model's share
+    recovered by its time (the middle of the follow-up window when the time is not reported).
+    Individual times are summarised per arm as the share recovered by the arm's last time (events / men).
     """
     fam = get_family(fit.spec.family)
     k = fit.posterior[fam.shape_variable].values.reshape(-1)
