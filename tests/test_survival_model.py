@@ -145,3 +145,55 @@ def test_a_mean_without_sd_borrows_the_coefficient_of_variation_of_reported_mean
 
     k = 1.5
     assert fallback_cv(get_family("weibull"), k) == pytest.approx(np.sqrt(G(1 + 2 / k) - G(1 + 1 / k) ** 2) / G(1 + 1 / k), rel=1e-6)
+
+
+def test_anchored_study_effects_change_coordinates_not_the_density(monkeypatch):
+    """NUTS samples an anchored study's time effect as the logit of the recoverers' curve at its
+    median (``AnchoredStudyEffect``): the model's density in the effect must be unchanged. So the
+    anchored log-density at u equals the plain one at z(u) plus log |dz/du|, here by finite
+    differences of the map written in numpy, at prior draws far from any mode."""
+    from trt_recovery.models import survival_cure as sc
+
+    df, _ = simulate_studies(6, seed=5, formats=("km_median",))
+    df.loc[df.outcome == "time_to_recovery", ["n", "arm_n"]] = 150  # every median over all men of 150 men
+    md = SPEC.prepare(df, DataSelection())
+    anchors = sc.anchor_rows(md.terms, md.arms)
+    assert len(anchors) == 6 and set(anchors["threshold"]) == {"any", "20"}
+    anchored = SPEC.build(md, SPEC.default_priors)
+    with monkeypatch.context() as m:
+        m.setattr(sc, "ANCHOR_MIN_MEN", np.inf)
+        plain = SPEC.build(md, SPEC.default_priors, predict=sc.OBSERVATIONS)
+    assert anchored.rvs_to_values[anchored["study_time_z"]].name == "study_time_z_anchored__"
+    assert plain.rvs_to_transforms[plain["study_time_z"]] is None
+    free = [v.name for v in plain.free_RVs]
+    with plain:
+        prior = pm.sample_prior_predictive(draws=4, random_seed=11, var_names=[*free, "quantile_time_time_logscale"])
+    p = prior["prior"]
+    q = md.terms["quantile_time"]
+    rows = [int(np.flatnonzero((q["arm_id"] == a).to_numpy() & (q["threshold"] == t).to_numpy())[0])
+            for a, t in zip(anchors["arm_id"], anchors["threshold"])]
+    at = [md.coords["study"].index(s) for s in anchors["study_id"]]
+    times = anchors["value"].to_numpy(float)
+    logp_plain, logp_anchored = plain.compile_logp(), anchored.compile_logp()
+    fam = get_family("weibull")
+    for d in range(4):
+        values = {v: p[v].values[0, d] for v in free}
+        point = {}
+        for rv in plain.free_RVs:
+            value, tr = plain.rvs_to_values[rv], plain.rvs_to_transforms[rv]
+            point[value.name] = values[rv.name] if tr is None else tr.forward(values[rv.name], *rv.owner.inputs).eval()
+        k, sd = values["weibull_shape"], values["study_time_sd"]
+        mu = p["quantile_time_time_logscale"].values[0, d][rows]
+        rest = mu - sd * values["study_time_z"][at]
+        u = fam.log_cdf(times, mu, k) - fam.log_sf(times, mu, k)
+
+        def effect(u):  # the map, in numpy
+            return (fam.log_scale_at(times, u, k) - rest) / sd
+
+        assert np.allclose(effect(u), values["study_time_z"][at])
+        h = 1e-6
+        log_jacobian = np.sum(np.log(np.abs((effect(u + h) - effect(u - h)) / (2 * h))))
+        moved = {k_: x for k_, x in point.items() if k_ != "study_time_z"}
+        moved["study_time_z_anchored__"] = point["study_time_z"].copy()
+        moved["study_time_z_anchored__"][at] = u
+        assert logp_anchored(moved) == pytest.approx(logp_plain(point) + log_jacobian, rel=1e-7)

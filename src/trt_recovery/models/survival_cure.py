@@ -29,7 +29,11 @@ log-logistic by model name) with log-scale :math:`\mu_{jh}` and a shared shape:
   A covariate reported by fewer than two arms of the fit (or with a single value) is left out (its coefficient would not be
   identified), and predictions say that its effect could not be estimated. These are arm means,
   not individuals: the coefficients are ecological associations;
-* study effects :math:`z_s, w_s \sim N(0, 1)` are non-centred and shared by a study's arms.
+* study effects :math:`z_s, w_s \sim N(0, 1)` are non-centred and shared by a study's arms; a
+  study with a median over all men of at least :data:`ANCHOR_MIN_MEN` men is *sampled* through the
+  curve at that median (:class:`AnchoredStudyEffect`: a change of coordinates, same model);
+* between-study SDs :math:`\sigma, \tau` are log-normal (median 0.33, log-SD 0.65): see "Geometry"
+  below for why not half-normal.
 
 The regression structure (factors, covariates, parameters, linear predictors, prediction rows)
 lives in :mod:`trt_recovery.survival.design`; this module prepares the likelihood terms and
@@ -52,7 +56,7 @@ Priors (every one in ``DEFAULT_PRIORS``, meanings in ``PRIOR_NOTES``): median ti
 :math:`e^{\alpha}` centred on 6 months with log-sd 1 (so reference recovery times span weeks to a
 few years), shape log-normal around the family default, non-recovery
 :math:`\text{logit}^{-1}(\gamma)` centred on 10%, effects normal with the listed standard
-deviations, threshold steps half-normal with Dirichlet weights, study SDs half-normal, covariate
+deviations, threshold steps half-normal with Dirichlet weights, study SDs log-normal, covariate
 population distributions normal / half-normal, missing fractions Beta.
 
 Every observed term is ``weight * log-density`` with the weights a ``pm.Data`` of ones, so a
@@ -87,6 +91,29 @@ target_accept 0.98, no divergence on 3 seeds), with about 100 leapfrog steps per
    report an SD (:func:`impute_mean_sd`): with the model's own SD the term was degenerate and
    caused every divergence of the fit (ablation: removing that one observation removed them all).
 
+Second round (2026-11-30, 25 rows; issue 16's note has every run). With the richer data the fit
+needed 155 leapfrog steps per draw at target_accept 0.99 (step size 0.039) and 3.6 min-ESS per
+second, and its R-hat sat on the gate. Ablations at target_accept 0.9 located the cause: three
+medians over all men of large arms (Gu 2009, 1 045 men; WHO 1990, 157 men, at 20 million/mL and
+at the man's own baseline). Without them: no divergence and twice the ESS per draw.
+
+6. **Anchored study effects** (:class:`AnchoredStudyEffect`, a change of coordinates: the same
+   model and posterior, checked by ``tests/test_survival_model.py``). Such a median pins the arm's
+   curve at the reported time, a thin ridge bent in the study effect and the shape. NUTS now
+   samples the logit of the recoverers' curve at that time, which the median determines almost
+   alone, and the study's time effect follows from it.
+7. **Between-study SDs log-normal** (median 0.33, log-SD 0.65; before: half-normal, scale 0.5).
+   The anchored coordinates are centred for those studies, which opened a funnel at small SDs:
+   with anchors alone, the divergences (29-51 at target_accept 0.9) sat at SDs of 0.02-0.04. This
+   is a prior change, stated as one: the data do not identify the between-study SDs (their
+   posteriors were the half-normal prior, median 0.32 against the prior's 0.34), so the prior
+   decides either way. The new prior keeps the old median (0.33 against 0.34) and upper range
+   (95% quantile 0.96 against 0.98) and drops the near-zero mass (P(SD < 0.1): 0.03 against 0.16;
+   P(SD < 0.05): 0.002 against 0.08): studies in different populations, countries, schedules and
+   definitions are not expected to share one time scale within 10%. Zero-avoiding and log-normal
+   priors for heterogeneity follow Chung et al. (Psychometrika 2013;78:685-709) and Turner et al.
+   (Stat Med 2015;34:984-998). The sensitivity analysis with every scale doubled doubles the log-SD.
+
 What was tried and not kept: a low-rank mass matrix (nutpie) and a dense one (numpyro) took
 fewer leapfrog steps (30-65) but diverged on some seeds at every target_accept up to 0.99 that
 kept them ahead in ESS per second; a tighter target_accept (0.99) with nutpie also passes but is
@@ -111,6 +138,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
 
 from trt_recovery.harmonise import mean_standard_error
 from trt_recovery.models import register
@@ -152,8 +180,9 @@ DEFAULT_PRIORS: dict[str, float] = {
     "covariate_pop_sd_scale": 1.0,
     "fraction_prior_a": 1.0,
     "fraction_prior_b": 1.0,
-    "study_time_sd_scale": 0.5,
-    "study_cure_sd_scale": 0.5,
+    "study_time_sd_median": 0.33,
+    "study_cure_sd_median": 0.33,
+    "study_sd_log_sd": 0.65,
     "unknown_followup_min_months": 3.0,
     "unknown_followup_max_months": 24.0,
     "unknown_n_max": 200.0,
@@ -180,8 +209,9 @@ PRIOR_NOTES: dict[str, str] = {
     "covariate_pop_sd_scale": "half-normal scale of a covariate's between-arm spread (model scale)",
     "fraction_prior_a": "Beta prior (a) of a missing fraction covariate (fraction azoospermic)",
     "fraction_prior_b": "Beta prior (b) of a missing fraction covariate",
-    "study_time_sd_scale": "half-normal scale of the between-study SD on log time",
-    "study_cure_sd_scale": "half-normal scale of the between-study SD on the non-recovery logit",
+    "study_time_sd_median": "prior median of the between-study SD on log time (log-normal prior)",
+    "study_cure_sd_median": "prior median of the between-study SD on the non-recovery logit (log-normal prior)",
+    "study_sd_log_sd": "SD of the log of each between-study SD",
     "unknown_followup_min_months": "shortest follow-up assumed for a count reported without its time (log-uniform window)",
     "unknown_followup_max_months": "longest follow-up assumed for a count reported without its time",
     "unknown_n_max": "largest denominator considered for a percentage reported without n, when the arm's size is unknown",
@@ -199,6 +229,11 @@ def log_uniform_grid(lo: float, hi: float, k: int = FOLLOWUP_GRID) -> np.ndarray
     edges = np.linspace(np.log(lo), np.log(hi), k + 1)
     return np.exp((edges[1:] + edges[:-1]) / 2)
 COUNT_KINDS = ("recovered_count", "cumulative_proportion", "km_point")
+#: a study is anchored (:class:`AnchoredStudyEffect`) by its largest median over all men of at
+#: least this many men: there the median's own precision on the logit of the curve (about
+#: 2/sqrt(n), 0.2 at 100 men) is well inside the spread the study effect's prior allows at that
+#: point (about 0.6 on the same scale at the prior median SD), the case for a centred parameter
+ANCHOR_MIN_MEN = 100
 #: ``predict`` value asking for the per-observation linear predictors
 OBSERVATIONS = "observations"
 
@@ -615,6 +650,93 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
     return ModelData(used=used, exclusions=exclusion_frame(excluded), coords=coords, arms=arms, terms=terms)
 
 
+def anchor_rows(terms: dict[str, pd.DataFrame], arms: pd.DataFrame) -> pd.DataFrame:
+    """Each anchored study's anchor (:class:`AnchoredStudyEffect`): its ``quantile_time`` row over
+    all men with the most men, if at least :data:`ANCHOR_MIN_MEN` (the first such row on ties).
+    Columns ``study_id``, ``arm_id``, ``threshold``, ``value``; one row per anchored study, in the
+    order of the studies' names."""
+    t = terms.get("quantile_time")
+    if t is None or not len(t):
+        return pd.DataFrame(columns=["study_id", "arm_id", "threshold", "value"])
+    t = t[(t["over_all"] > 0) & (t["size"] >= ANCHOR_MIN_MEN)]
+    t = t.assign(study_id=arms.loc[t["arm_id"], "study_id"].to_numpy())
+    t = t.sort_values(["study_id", "size"], ascending=[True, False], kind="stable").drop_duplicates("study_id")
+    return t[["study_id", "arm_id", "threshold", "value"]].reset_index(drop=True)
+
+
+class AnchoredStudyEffect(Transform):
+    r"""Sample an anchored study's time effect through the curve at its anchor: a change of
+    coordinates, not a change of model.
+
+    A median over all men of a large arm pins that arm's curve at the reported time to one half
+    within about :math:`1/\sqrt{n}`. In the study effect :math:`z_s` (and the shape, the
+    non-recovery fraction and every effect of the arm) that is a thin ridge, bent by the shape,
+    which forced NUTS to tiny steps (issue 16's note measured it). For an anchored study NUTS
+    samples instead :math:`u_s = \operatorname{logit} F(\hat q_s;\ \mu_s, k)`, the recoverers'
+    distribution function at the anchor's time, which the median determines almost alone (where
+    the non-recovery fraction is small), and
+
+    .. math:: z_s = \big(\mu(\hat q_s, u_s, k) - r_s\big) / \sigma
+
+    with :math:`\mu(\cdot)` the family's :meth:`~trt_recovery.survival.families.Family.log_scale_at`
+    and :math:`r_s` the anchor row's log time scale without the study effect. The log-density gains
+    :math:`\log|\partial z_s / \partial u_s|` (PyTensor's gradient of the map), so the prior of
+    :math:`z_s` stays :math:`N(0, 1)` and the posterior is the same: draws of ``study_time_z`` are
+    draws of the same distribution, and prior draws are generated as before. The map depends on
+    other parameters (:math:`k, \sigma, r_s`), which is allowed: the Jacobian of
+    :math:`(u, \theta) \mapsto (z, \theta)` is triangular, its determinant the diagonal's. Other
+    studies: identity. ``tests/test_survival_model.py`` checks the density against the plain
+    model's plus the Jacobian (by finite differences) at prior draws.
+
+    Anchoring the non-recovery effect as well (sampling the logit of the whole curve at the anchor
+    and the share of the men not recovered by then who never recover) was tried and not kept: the
+    median says little about that share, so its centred coordinate opened a funnel at small
+    between-study SDs of the non-recovery logit (20 divergences at target_accept 0.95 against 5).
+
+    Parameters
+    ----------
+    positions : array of int
+        Positions of the anchored studies in the ``study`` dimension.
+    times : array
+        Each anchor's reported time :math:`\hat q_s` (months).
+    rest : tensor
+        Each anchor row's log time scale without its study effect.
+    sd, shape : tensor
+        Between-study SD of log time, and the family's shape.
+    family : Family
+    model : pm.Model
+        The model being built, before any study effect is declared.
+    """
+
+    name = "anchored"  # PyMC names the sampled variable "study_time_z_anchored__" (no "_" in a transform name)
+    ndim_supp = 0
+
+    def __init__(self, positions, times, rest, sd, shape, family: Family, model: pm.Model):
+        self.positions = np.asarray(positions, dtype=int)
+        self.times, self.family = pt.as_tensor(np.asarray(times, float)), family
+        # backward and the Jacobian are written in the value variables, as the log-density is
+        self.value_inputs = tuple(model.replace_rvs_by_values([rest, sd, shape]))
+        # forward is what PyMC places the initial point through; it maps z to u at the other
+        # parameters' own initial values (with the random variables themselves, PyMC's
+        # initial-point function would draw them, unseeded)
+        at_start = model.compile_fn(list(self.value_inputs), inputs=model.value_vars, on_unused_input="ignore")
+        self.start_inputs = tuple(pt.as_tensor(np.asarray(v, float)) for v in at_start(model.initial_point()))
+
+    def backward(self, value, *inputs):
+        rest, sd, shape = self.value_inputs
+        mu = self.family.log_scale_at(self.times, value[self.positions], shape)
+        return pt.set_subtensor(value[self.positions], (mu - rest) / sd)
+
+    def forward(self, value, *inputs):
+        rest, sd, shape = self.start_inputs
+        mu = rest + sd * value[self.positions]
+        logit_f = self.family.log_cdf(self.times, mu, shape) - self.family.log_sf(self.times, mu, shape)
+        return pt.set_subtensor(value[self.positions], logit_f)
+
+    def log_jac_det(self, value, *inputs):
+        return pt.log(pt.abs(pt.grad(pt.sum(self.backward(value)), value)))
+
+
 # ------------------------------------------------------------------------------------------
 # Model
 
@@ -635,15 +757,24 @@ def make_build(fam: Family):
         fit_coords = {k: v for k, v in fit_coords.items() if v or k in ("arm", "study", "threshold_segment")}
         with pm.Model(coords=fit_coords) as model:
             par = design.declare_parameters(priors, coords, fam.shape_variable)
-            study = design.declare_study_effects(priors)
             included = design.included_covariates(arms)
             x, coefs = design.declare_arm_covariates(arms, priors, included)
             par.update(coefs)
+            arm_mu, arm_eta = design.linear_predictors(par, arms, coords, x)  # without the study effects
+            anchors = anchor_rows(data.terms, arms)
+            transform = None
+            if len(anchors):
+                free, segs = coords["threshold_free"], coords["threshold_segment"]
+                rest = arm_mu[[arms.index.get_loc(a) for a in anchors["arm_id"]]] + design.threshold_effect(
+                    anchors["threshold"].tolist(), par["threshold_time_step"], par.get("threshold_time_free"), free, segs)
+                positions = [coords["study"].index(s_) for s_ in anchors["study_id"]]
+                transform = lambda kind, sd: AnchoredStudyEffect(  # noqa: E731
+                    positions, anchors["value"].to_numpy(float), rest, sd, par["shape"], fam, model) if kind == "time" else None
+            study = design.declare_study_effects(priors, transform)
             study_idx = pd.Categorical(arms["study_id"], categories=coords["study"]).codes
             (sd_t, z_t), (sd_c, z_c) = study["time"], study["cure"]
-            arm_mu, arm_eta = design.linear_predictors(
-                par, arms, coords, x, study_time=sd_t * z_t[study_idx], study_cure=sd_c * z_c[study_idx]
-            )
+            arm_mu = arm_mu + sd_t * z_t[study_idx]
+            arm_eta = arm_eta + sd_c * z_c[study_idx]
             arm_mu = pm.Deterministic("arm_time_logscale", arm_mu, dims="arm")
             arm_eta = pm.Deterministic("arm_cure_logit", arm_eta, dims="arm")
             arm_pos = {a: i for i, a in enumerate(arms.index)}

@@ -325,15 +325,25 @@ def declare_parameters(priors: Mapping[str, float], coords: Mapping[str, list[st
     return par
 
 
-def declare_study_effects(priors: Mapping[str, float]) -> dict:
-    """Non-centred study effects shared by a study's arms: sd * z, z ~ N(0, 1)."""
+def declare_study_effects(priors: Mapping[str, float], transform=None) -> dict:
+    """Non-centred study effects shared by a study's arms: sd * z, z ~ N(0, 1), with
+    sd ~ LogNormal(log ``study_{kind}_sd_median``, ``study_sd_log_sd``).
+
+    ``transform(kind, sd)``, when given, returns the transform NUTS samples ``z`` of that kind
+    (``time``, ``cure``) through, or None
+    (:class:`~trt_recovery.models.survival_cure.AnchoredStudyEffect`); the prior and the model are
+    the same either way.
+    """
     import pymc as pm
 
+    kinds = ("time", "cure")
+    sds = {kind: pm.LogNormal(f"study_{kind}_sd", np.log(priors[f"study_{kind}_sd_median"]), priors["study_sd_log_sd"])
+           for kind in kinds}
     out = {}
-    for kind in ("time", "cure"):
-        sd = pm.HalfNormal(f"study_{kind}_sd", priors[f"study_{kind}_sd_scale"])
-        z = pm.Normal(f"study_{kind}_z", 0.0, 1.0, dims="study")
-        out[kind] = (sd, z)
+    for kind in kinds:
+        tr = transform(kind, sds[kind]) if transform is not None else None
+        z = pm.Normal(f"study_{kind}_z", 0.0, 1.0, dims="study", **({"transform": tr} if tr is not None else {}))
+        out[kind] = (sds[kind], z)
     return out
 
 

@@ -97,6 +97,11 @@ class Family:
         """Quantile of the untruncated distribution (numpy)."""
         raise NotImplementedError
 
+    def log_scale_at(self, t, logit_p, shape):
+        """The log scale ``mu`` at which ``F(t) = logit^{-1}(logit_p)``: the inverse in ``mu`` of
+        ``log_cdf(t, mu, shape) - log_sf(t, mu, shape)`` (numpy or tensors)."""
+        raise NotImplementedError
+
     def sample(self, rng, mu, shape, size):
         u = rng.uniform(size=size)
         return self.quantile(u, mu, shape)
@@ -129,6 +134,12 @@ class Weibull(Family):
 
     def quantile(self, p, mu, shape):
         return np.exp(mu) * (-np.log1p(-np.asarray(p))) ** (1 / np.asarray(shape))
+
+    def log_scale_at(self, t, logit_p, shape):
+        # F = 1 - exp(-(t e^-mu)^k): (t e^-mu)^k = -log(1 - F) = softplus(logit F)
+        lib = pt if _is_tensor(t, logit_p, shape) else np
+        softplus = pt.softplus if lib is pt else (lambda v: np.logaddexp(0.0, v))
+        return lib.log(t) - lib.log(softplus(logit_p)) / shape
 
 
 class LogNormal(Family):
@@ -167,6 +178,12 @@ class LogNormal(Family):
 
     def quantile(self, p, mu, shape):
         return np.exp(mu + shape * stats.norm.ppf(p))
+
+    def log_scale_at(self, t, logit_p, shape):
+        # F = Phi((log t - mu) / sigma); Phi^{-1}(p) = -sqrt(2) erfcinv(2p), with p = expit(logit_p)
+        if _is_tensor(t, logit_p, shape):
+            return pt.log(t) + shape * np.sqrt(2.0) * pt.erfcinv(2 * pt.sigmoid(logit_p))
+        return np.log(t) - shape * stats.norm.ppf(special.expit(logit_p))
 
 
 class LogLogistic(Family):
@@ -211,6 +228,11 @@ class LogLogistic(Family):
     def quantile(self, p, mu, shape):
         p = np.asarray(p)
         return np.exp(mu) * (p / (1 - p)) ** (1 / np.asarray(shape))
+
+    def log_scale_at(self, t, logit_p, shape):
+        # logit F = k (log t - mu)
+        lib = pt if _is_tensor(t, logit_p, shape) else np
+        return lib.log(t) - logit_p / shape
 
 
 FAMILIES: dict[str, Family] = {
