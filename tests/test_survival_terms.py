@@ -42,6 +42,19 @@ def test_family_functions_match_scipy(name, mu, shape):
 
 
 @pytest.mark.parametrize("name", FAMS)
+@pytest.mark.parametrize("shape", [0.8, 1.5, 2.5])
+def test_log_scale_at_puts_the_distribution_function_where_asked(name, shape):
+    """``log_scale_at`` (the anchored study effects' map) inverts logit F(t) in mu: at the mu it
+    returns, scipy's distribution function at t is the requested probability."""
+    fam = get_family(name)
+    p = np.array([0.01, 0.3, 0.5, 0.8, 0.999])
+    got = fam.log_scale_at(T[:5], special.logit(p), shape)
+    np.testing.assert_allclose(scipy_dist(name, got, shape).cdf(T[:5]), p, rtol=1e-9)
+    np.testing.assert_allclose(as_tensor_eval(lambda t, u, k: fam.log_scale_at(t, u, k), T[:5], special.logit(p), shape),
+                               got, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", FAMS)
 @pytest.mark.parametrize("tau", [5.0, 30.0, 1e4])
 def test_truncated_moments_match_quadrature(name, tau):
     mu, shape = np.log(6.0), 1.7

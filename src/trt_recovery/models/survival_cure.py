@@ -92,10 +92,15 @@ target_accept 0.98, no divergence on 3 seeds), with about 100 leapfrog steps per
    caused every divergence of the fit (ablation: removing that one observation removed them all).
 
 Second round (2026-11-30, 25 rows; issue 16's note has every run). With the richer data the fit
-needed 155 leapfrog steps per draw at target_accept 0.99 (step size 0.039) and 3.6 min-ESS per
-second, and its R-hat sat on the gate. Ablations at target_accept 0.9 located the cause: three
-medians over all men of large arms (Gu 2009, 1 045 men; WHO 1990, 157 men, at 20 million/mL and
-at the man's own baseline). Without them: no divergence and twice the ESS per draw.
+needed 155-159 leapfrog steps per draw at target_accept 0.99 (step size 0.039) for 7.9-9.8
+min-ESS per second of sampling, and its R-hat sat on the gate (1.004-1.011 over three seeds; one
+failed). Ablations at target_accept 0.9 located the cause: three medians over all men of large
+arms (Gu 2009, 1 045 men; WHO 1990, 157 men, at 20 million/mL and at the man's own baseline).
+Without them: no divergence and twice the ESS per draw. Changes 6 and 7 together, measured in one
+``make bench`` run against the code before them (nutpie, target_accept 0.99, the config's seed and
+the next two): 21-24 min-ESS per second (2.1-3.1 times, seed by seed), 137 leapfrog steps per
+draw, R-hat at most 1.0023 and no divergence on the three seeds. At target_accept 0.98 (about 100
+steps, 25-30 ESS/s) two seeds had 1-2 divergences, so the config keeps 0.99.
 
 6. **Anchored study effects** (:class:`AnchoredStudyEffect`, a change of coordinates: the same
    model and posterior, checked by ``tests/test_survival_model.py``). Such a median pins the arm's
