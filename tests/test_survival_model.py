@@ -155,7 +155,11 @@ def test_anchored_study_effects_change_coordinates_not_the_density(monkeypatch):
     from trt_recovery.models import survival_cure as sc
 
     df, _ = simulate_studies(6, seed=5, formats=("km_median",))
-    df.loc[df.outcome == "time_to_recovery", ["n", "arm_n"]] = 150  # every median over all men of 150 men
+    medians = df.outcome == "time_to_recovery"
+    df.loc[medians, ["n", "arm_n"]] = sc.ANCHOR_MIN_MEN - 1  # too few men: no study is anchored
+    few = SPEC.prepare(df, DataSelection())
+    assert sc.anchor_rows(few.terms, few.arms).empty
+    df.loc[medians, ["n", "arm_n"]] = 150  # every median over all men of 150 men
     md = SPEC.prepare(df, DataSelection())
     anchors = sc.anchor_rows(md.terms, md.arms)
     assert len(anchors) == 6 and set(anchors["threshold"]) == {"any", "20"}
