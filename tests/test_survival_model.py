@@ -147,7 +147,7 @@ def test_a_mean_without_sd_borrows_the_coefficient_of_variation_of_reported_mean
     assert fallback_cv(get_family("weibull"), k) == pytest.approx(np.sqrt(G(1 + 2 / k) - G(1 + 1 / k) ** 2) / G(1 + 1 / k), rel=1e-6)
 
 
-def test_anchored_study_effects_change_coordinates_not_the_density(monkeypatch):
+def test_anchored_study_effects_change_coordinates_not_the_density():
     """NUTS samples an anchored study's time effect as the logit of the recoverers' curve at its
     median (``AnchoredStudyEffect``): the model's density in the effect must be unchanged. So the
     anchored log-density at u equals the plain one at z(u) plus log |dz/du|, here by finite
@@ -156,17 +156,16 @@ def test_anchored_study_effects_change_coordinates_not_the_density(monkeypatch):
 
     df, _ = simulate_studies(6, seed=5, formats=("km_median",))
     medians = df.outcome == "time_to_recovery"
-    df.loc[medians, ["n", "arm_n"]] = sc.ANCHOR_MIN_MEN - 1  # too few men: no study is anchored
+    least = SPEC.default_priors["anchor_min_men"]
+    df.loc[medians, ["n", "arm_n"]] = least - 1  # too few men: no study is anchored
     few = SPEC.prepare(df, DataSelection())
-    assert sc.anchor_rows(few.terms, few.arms).empty
+    assert sc.anchor_rows(few.terms, few.arms, least).empty
     df.loc[medians, ["n", "arm_n"]] = 150  # every median over all men of 150 men
     md = SPEC.prepare(df, DataSelection())
-    anchors = sc.anchor_rows(md.terms, md.arms)
+    anchors = sc.anchor_rows(md.terms, md.arms, least)
     assert len(anchors) == 6 and set(anchors["threshold"]) == {"any", "20"}
     anchored = SPEC.build(md, SPEC.default_priors)
-    with monkeypatch.context() as m:
-        m.setattr(sc, "ANCHOR_MIN_MEN", np.inf)
-        plain = SPEC.build(md, SPEC.default_priors, predict=sc.OBSERVATIONS)
+    plain = SPEC.build(md, {**SPEC.default_priors, "anchor_min_men": 1e9}, predict=sc.OBSERVATIONS)
     assert anchored.rvs_to_values[anchored["study_time_z"]].name == "study_time_z_anchored__"
     assert plain.rvs_to_transforms[plain["study_time_z"]] is None
     free = [v.name for v in plain.free_RVs]

@@ -30,7 +30,7 @@ log-logistic by model name) with log-scale :math:`\mu_{jh}` and a shared shape:
   identified), and predictions say that its effect could not be estimated. These are arm means,
   not individuals: the coefficients are ecological associations;
 * study effects :math:`z_s, w_s \sim N(0, 1)` are non-centred and shared by a study's arms; a
-  study with a median over all men of at least :data:`ANCHOR_MIN_MEN` men is *sampled* through the
+  study with a median over all men of at least ``anchor_min_men`` men is *sampled* through the
   curve at that median (:class:`AnchoredStudyEffect`: a change of coordinates, same model);
 * between-study SDs :math:`\sigma, \tau` are log-normal (median 0.33, log-SD 0.65): see "Geometry"
   below for why not half-normal.
@@ -117,7 +117,9 @@ steps, 25-30 ESS/s) two seeds had 1-2 divergences, so the config keeps 0.99.
    P(SD < 0.05): 0.002 against 0.08): studies in different populations, countries, schedules and
    definitions are not expected to share one time scale within 10%. Zero-avoiding and log-normal
    priors for heterogeneity follow Chung et al. (Psychometrika 2013;78:685-709) and Turner et al.
-   (Stat Med 2015;34:984-998). The sensitivity analysis with every scale doubled doubles the log-SD.
+   (Stat Med 2015;34:984-998). The sensitivity analysis with every scale doubled doubles the log-SD;
+   that puts 7% of the SDs' prior below 0.05 again, so it samples in the plain coordinates
+   (``anchor_min_men`` set out of reach): anchored, it had 14 divergences at target_accept 0.99.
 
 What was tried and not kept: a low-rank mass matrix (nutpie) and a dense one (numpyro) took
 fewer leapfrog steps (30-65) but diverged on some seeds at every target_accept up to 0.99 that
@@ -191,6 +193,12 @@ DEFAULT_PRIORS: dict[str, float] = {
     "unknown_followup_min_months": 3.0,
     "unknown_followup_max_months": 24.0,
     "unknown_n_max": 200.0,
+    # sampling coordinates, not a prior: a study is anchored (:class:`AnchoredStudyEffect`) by its
+    # largest median over all men of at least this many men. There the median's own precision on
+    # the logit of the curve (about 2/sqrt(n), 0.2 at 100 men) is well inside the spread the study
+    # effect's prior allows at that point (about 0.6 on the same scale at the prior median SD), the
+    # case for a centred coordinate. The posterior is the same whatever the value.
+    "anchor_min_men": 100.0,
 }
 PRIOR_NOTES: dict[str, str] = {
     "time_median_months": "prior median of the reference arm's time scale (months)",
@@ -220,6 +228,8 @@ PRIOR_NOTES: dict[str, str] = {
     "unknown_followup_min_months": "shortest follow-up assumed for a count reported without its time (log-uniform window)",
     "unknown_followup_max_months": "longest follow-up assumed for a count reported without its time",
     "unknown_n_max": "largest denominator considered for a percentage reported without n, when the arm's size is unknown",
+    "anchor_min_men": "sampling coordinates, not a prior (the posterior is the same): a study whose largest median "
+                      "over all men has at least this many men is sampled through its curve at that median",
 }
 #: candidate follow-up times of a count reported without its time
 FOLLOWUP_GRID = 12
@@ -234,11 +244,6 @@ def log_uniform_grid(lo: float, hi: float, k: int = FOLLOWUP_GRID) -> np.ndarray
     edges = np.linspace(np.log(lo), np.log(hi), k + 1)
     return np.exp((edges[1:] + edges[:-1]) / 2)
 COUNT_KINDS = ("recovered_count", "cumulative_proportion", "km_point")
-#: a study is anchored (:class:`AnchoredStudyEffect`) by its largest median over all men of at
-#: least this many men: there the median's own precision on the logit of the curve (about
-#: 2/sqrt(n), 0.2 at 100 men) is well inside the spread the study effect's prior allows at that
-#: point (about 0.6 on the same scale at the prior median SD), the case for a centred parameter
-ANCHOR_MIN_MEN = 100
 #: ``predict`` value asking for the per-observation linear predictors
 OBSERVATIONS = "observations"
 
@@ -655,15 +660,15 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
     return ModelData(used=used, exclusions=exclusion_frame(excluded), coords=coords, arms=arms, terms=terms)
 
 
-def anchor_rows(terms: dict[str, pd.DataFrame], arms: pd.DataFrame) -> pd.DataFrame:
+def anchor_rows(terms: dict[str, pd.DataFrame], arms: pd.DataFrame, min_men: float) -> pd.DataFrame:
     """Each anchored study's anchor (:class:`AnchoredStudyEffect`): its ``quantile_time`` row over
-    all men with the most men, if at least :data:`ANCHOR_MIN_MEN` (the first such row on ties).
+    all men with the most men, if at least ``min_men`` (the first such row on ties).
     Columns ``study_id``, ``arm_id``, ``threshold``, ``value``; one row per anchored study, in the
     order of the studies' names."""
     t = terms.get("quantile_time")
     if t is None or not len(t):
         return pd.DataFrame(columns=["study_id", "arm_id", "threshold", "value"])
-    t = t[(t["over_all"] > 0) & (t["size"] >= ANCHOR_MIN_MEN)]
+    t = t[(t["over_all"] > 0) & (t["size"] >= min_men)]
     t = t.assign(study_id=arms.loc[t["arm_id"], "study_id"].to_numpy())
     t = t.sort_values(["study_id", "size"], ascending=[True, False], kind="stable").drop_duplicates("study_id")
     return t[["study_id", "arm_id", "threshold", "value"]].reset_index(drop=True)
@@ -766,7 +771,7 @@ def make_build(fam: Family):
             x, coefs = design.declare_arm_covariates(arms, priors, included)
             par.update(coefs)
             arm_mu, arm_eta = design.linear_predictors(par, arms, coords, x)  # without the study effects
-            anchors = anchor_rows(data.terms, arms)
+            anchors = anchor_rows(data.terms, arms, priors["anchor_min_men"])
             transform = None
             if len(anchors):
                 free, segs = coords["threshold_free"], coords["threshold_segment"]
