@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from trt_recovery.bench import step_stats
@@ -22,3 +23,14 @@ def test_step_size_and_leapfrog_steps_per_draw():
     assert step_stats(_tree(step_size=np.full((2, 4), 0.5), tree_size=steps))["leapfrog_per_draw"] == 10.0
     missing = step_stats(_tree(lp=np.zeros((2, 4))))
     assert math.isnan(missing["step_size"]) and math.isnan(missing["leapfrog_per_draw"])
+
+
+def test_bench_names_each_nutpie_adaptation_and_refuses_unknown_backends():
+    from trt_recovery.bench import BENCH_BACKENDS, backend_setting
+
+    assert BENCH_BACKENDS == ("pymc:diag", "nutpie:diag", "nutpie:low_rank", "numpyro:diag")
+    assert backend_setting("nutpie") == {"backend": "nutpie", "mass_matrix": "diag"}
+    assert backend_setting("nutpie:low_rank") == {"backend": "nutpie", "mass_matrix": "low_rank"}
+    for bad in ("stan", "numpyro:low_rank", "nutpie:dense"):
+        with pytest.raises(SystemExit, match="unknown backend"):
+            backend_setting(bad)

@@ -60,6 +60,8 @@ def _with(path: tuple, value):
         (_with(("sampler", "draws"), 0), "'sampler.draws': must be >= 1"),
         (_with(("sampler", "backend"), "stan"), "'sampler.backend': unknown backend 'stan'"),
         (_with(("sampler", "target_accept"), 1.5), "'sampler.target_accept': must lie in (0.0, 1.0)"),
+        (_with(("sampler", "mass_matrix"), "dense"), "'sampler.mass_matrix': unknown adaptation 'dense'"),
+        (_with(("sampler", "mass_matrix"), "low_rank"), "'sampler.mass_matrix': 'low_rank' is a nutpie adaptation"),
         (_with(("sampler", "speed"), 3), "'sampler.speed': unknown key"),
         (_with(("data", "populations"), ["martians"]), "'data.populations': unknown population 'martians'"),
         (_with(("data", "strategies"), ["hcg_only"]), "'data.strategies': unknown strategy 'hcg_only'"),
@@ -78,6 +80,38 @@ def test_bad_config_is_rejected(raw, fragment):
         parse_config(raw, "analysis/demo.yaml")
     assert str(exc.value).startswith("analysis/demo.yaml: ")
     assert fragment in str(exc.value)
+
+
+def test_nutpie_mass_matrix_reaches_the_sampler(monkeypatch):
+    """``sampler.mass_matrix`` is nutpie's ``adaptation``; the default is the diagonal (what
+    ``pm.sample`` adapts). The sampling call is replaced by a recorder: what it received is checked."""
+    import nutpie
+    import pymc as pm
+
+    from trt_recovery.compiled import CompiledModels
+    from trt_recovery.fitting import sample
+
+    received = []
+
+    class Stop(Exception):
+        pass
+
+    def record(compiled, **kwargs):
+        received.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(nutpie, "sample", record)
+    monkeypatch.setattr(CompiledModels, "compiled_for", lambda self, model: object())
+    with pm.Model() as model:
+        pm.Normal("x")
+    for given, expected in (({}, "diag"), ({"mass_matrix": "low_rank"}, "low_rank")):
+        raw = _with(("sampler", "backend"), "nutpie")
+        raw["sampler"].update(given)
+        cfg = parse_config(raw, "demo.yaml")
+        assert cfg.sampler.mass_matrix == expected
+        with pytest.raises(Stop):
+            sample(model, cfg.sampler)
+        assert received[-1]["adaptation"] == expected and received[-1]["target_accept"] == cfg.sampler.target_accept
 
 
 def test_config_name_must_match_file(tmp_path):

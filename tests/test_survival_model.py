@@ -147,6 +147,27 @@ def test_a_mean_without_sd_borrows_the_coefficient_of_variation_of_reported_mean
     assert fallback_cv(get_family("weibull"), k) == pytest.approx(np.sqrt(G(1 + 2 / k) - G(1 + 1 / k) ** 2) / G(1 + 1 / k), rel=1e-6)
 
 
+def test_a_study_is_anchored_by_its_most_precise_whole_curve_row():
+    """Anchor candidates: medians over all men (precision: their men) and means over every man up to
+    a horizon (precision: (value / se)^2 men). A study's most precise candidate anchors it if it
+    reaches ``min_men``; quantiles among recoverers and other terms never anchor."""
+    from trt_recovery.models import survival_cure as sc
+
+    arms = pd.DataFrame({"study_id": ["a", "b", "b", "c", "d"]}, index=["a1", "b1", "b2", "c1", "d1"])
+    quantiles = pd.DataFrame({
+        "arm_id": ["a1", "b1", "c1", "d1"], "threshold": ["any", "20", "any", "any"], "value": [5.0, 7.0, 4.0, 6.0],
+        "size": [150.0, 120.0, 99.0, 500.0], "over_all": [1, 1, 1, 0]})
+    means = pd.DataFrame({"arm_id": ["b2", "c1"], "threshold": ["baseline", "20"], "value": [4.0, 3.0],
+                          "se": [0.1, 0.31]})  # (4 / 0.1)^2 = 1600 men; (3 / 0.31)^2 = 94 men
+    got = sc.anchor_rows({"quantile_time": quantiles, "restricted_mean": means}, arms, 100.0)
+    assert got["study_id"].tolist() == ["a", "b"]  # c: 99 and 94 men; d: a median among recoverers
+    assert got.set_index("study_id").loc["b", ["arm_id", "threshold", "value"]].tolist() == ["b2", "baseline", 4.0]
+    assert got.set_index("study_id").loc["b", "men"] == pytest.approx(1600.0)
+    assert sc.anchor_rows({"quantile_time": quantiles}, arms, 100.0)["arm_id"].tolist() == ["a1", "b1"]
+    assert sc.anchor_rows({"restricted_mean": means}, arms, 90.0)["study_id"].tolist() == ["b", "c"]
+    assert sc.anchor_rows({}, arms, 100.0).empty
+
+
 def test_anchored_study_effects_change_coordinates_not_the_density():
     """NUTS samples an anchored study's time effect as the logit of the recoverers' curve at its
     median (``AnchoredStudyEffect``): the model's density in the effect must be unchanged. So the

@@ -1,6 +1,7 @@
 """Benchmark sampler backends on the real data (``make bench``).
 
-For each analysis and each backend (PyMC's NUTS, nutpie, numpyro), one fresh process prepares the
+For each analysis and each backend (PyMC's NUTS, nutpie with each of its mass-matrix adaptations
+written ``nutpie:diag`` and ``nutpie:low_rank``, numpyro), one fresh process prepares the
 model from the real dataset, compiles it and samples with the analysis' settings and seed. Reported:
 compile time (the backend's own compilation of log-density and gradient, timed alone), wall time of
 the sampling call (for nutpie, sampling alone: the model compiled first is reused, see
@@ -13,7 +14,7 @@ in one run: through the model's graph (``--full``: the sampler stack loads, the 
 from the calculator bundle (numpy only; ``make site`` builds the bundle). Median and range of
 :data:`PREDICT_REPEATS` runs each.
 
-Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie,numpyro] [--predict]``.
+Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie:diag,nutpie:low_rank,numpyro] [--predict]``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,21 @@ from dataclasses import replace
 import pandas as pd
 
 from trt_recovery import paths
-from trt_recovery.config import BACKENDS
+from trt_recovery.config import BACKENDS, MASS_MATRICES
 
 MAIN_ANALYSES = ("success_rate", "survival")
+#: what ``make bench`` compares: each backend, nutpie once per mass-matrix adaptation
+BENCH_BACKENDS = tuple(f"{b}:{m}" for b in BACKENDS for m in (MASS_MATRICES if b == "nutpie" else ("diag",)))
+
+
+def backend_setting(name: str) -> dict:
+    """``backend[:mass_matrix]`` (as ``--backends`` takes it) as sampler settings; the diagonal when
+    the adaptation is not named."""
+    backend, _, mass_matrix = name.partition(":")
+    mass_matrix = mass_matrix or "diag"
+    if backend not in BACKENDS or mass_matrix not in MASS_MATRICES or (backend != "nutpie" and mass_matrix != "diag"):
+        raise SystemExit(f"unknown backend {name!r} (valid: {', '.join(BACKENDS)}, nutpie:{'/'.join(MASS_MATRICES)})")
+    return {"backend": backend, "mass_matrix": mass_matrix}
 
 
 def _compile_seconds(model, backend: str) -> float:
@@ -80,15 +93,16 @@ def run_one(analysis: str, backend: str, seed: int | None = None) -> dict:
     spec = get_model(cfg.model)
     data = spec.prepare(harmonise(load_dataset()).outcomes, cfg.data)
     model = spec.build(data, cfg.priors)
-    compile_s = _compile_seconds(model, backend)
-    sampler = replace(cfg.sampler, backend=backend, **({"seed": seed} if seed is not None else {}))
+    setting = backend_setting(backend)
+    compile_s = _compile_seconds(model, setting["backend"])
+    sampler = replace(cfg.sampler, **setting, **({"seed": seed} if seed is not None else {}))
     t = time.perf_counter()
     posterior = sample(model, sampler)
     wall = time.perf_counter() - t
     conv = check_convergence(posterior, [v.name for v in model.free_RVs], cfg.checks)
     return {
         "analysis": analysis,
-        "backend": backend,
+        "backend": f"{sampler.backend}:{sampler.mass_matrix}",
         "seed": sampler.seed,
         "compile_s": round(compile_s, 2),
         "sampling_wall_s": round(wall, 2),
@@ -133,7 +147,7 @@ def predict_timing(repeats: int = PREDICT_REPEATS) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trt_recovery.bench", description=__doc__)
     parser.add_argument("analyses", nargs="*", help="analysis names (default: the two main analyses)")
-    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--backends", default=",".join(BENCH_BACKENDS))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--predict", action="store_true", help="time `trt-recovery predict` (graph vs bundle) only")
     parser.add_argument("--seeds", type=int, default=1,
@@ -149,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"written to {', '.join(str(p.relative_to(paths.ROOT)) for p in out)}")
         return 0
     backends = args.backends.split(",")
+    for b in backends:
+        backend_setting(b)  # refuses an unknown name before any run
     if args.one:
         print(json.dumps(run_one(args.analyses[0], backends[0], args.seed)))
         return 0

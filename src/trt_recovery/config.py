@@ -29,6 +29,10 @@ from trt_recovery import paths
 from trt_recovery.schema import load_schema
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
+#: nutpie's mass-matrix adaptations (its ``adaptation`` argument): ``diag`` (a diagonal matrix from the
+#: draws' and gradients' variances) or ``low_rank`` (the diagonal corrected by the leading
+#: eigenvectors of the draws' and gradients' covariance: the strongly correlated directions).
+MASS_MATRICES = ("diag", "low_rank")
 
 
 class ConfigError(ValueError):
@@ -37,7 +41,10 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Sampler settings. ``seed`` is required: every fit is reproducible."""
+    """Sampler settings. ``seed`` is required: every fit is reproducible.
+
+    ``mass_matrix`` (nutpie only, :data:`MASS_MATRICES`): the mass-matrix adaptation.
+    """
 
     seed: int
     backend: str = "pymc"
@@ -46,6 +53,7 @@ class SamplerConfig:
     chains: int = 4
     cores: int = 2
     target_accept: float = 0.9
+    mass_matrix: str = "diag"
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,11 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     backend = s.get("backend", "pymc")
     if backend not in BACKENDS:
         raise _fail(source, "sampler.backend", f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})")
+    mass_matrix = s.get("mass_matrix", "diag")
+    if mass_matrix not in MASS_MATRICES:
+        raise _fail(source, "sampler.mass_matrix", f"unknown adaptation {mass_matrix!r} (valid: {', '.join(MASS_MATRICES)})")
+    if mass_matrix != "diag" and backend != "nutpie":
+        raise _fail(source, "sampler.mass_matrix", f"{mass_matrix!r} is a nutpie adaptation; backend {backend!r} adapts a diagonal")
     sampler = SamplerConfig(
         seed=_int(source, "sampler.seed", s["seed"], 0),
         backend=backend,
@@ -168,6 +181,7 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
         chains=_int(source, "sampler.chains", s.get("chains", 4), 1),
         cores=_int(source, "sampler.cores", s.get("cores", 2), 1),
         target_accept=_float(source, "sampler.target_accept", s.get("target_accept", 0.9), 0.0, 1.0),
+        mass_matrix=mass_matrix,
     )
 
     c = raw.get("checks") or {}

@@ -179,7 +179,7 @@ def sample(model: pm.Model, sampler: SamplerConfig, progressbar: bool = False) -
 
         return sample_nutpie(model, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                              cores=min(sampler.cores, sampler.chains), seed=sampler.seed,
-                             target_accept=sampler.target_accept)
+                             target_accept=sampler.target_accept, mass_matrix=sampler.mass_matrix)
     kwargs: dict[str, Any] = dict(
         draws=sampler.draws,
         tune=sampler.tune,

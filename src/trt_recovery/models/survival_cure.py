@@ -30,8 +30,9 @@ log-logistic by model name) with log-scale :math:`\mu_{jh}` and a shared shape:
   identified), and predictions say that its effect could not be estimated. These are arm means,
   not individuals: the coefficients are ecological associations;
 * study effects :math:`z_s, w_s \sim N(0, 1)` are non-centred and shared by a study's arms; a
-  study with a median over all men of at least ``anchor_min_men`` men is *sampled* through the
-  curve at that median (:class:`AnchoredStudyEffect`: a change of coordinates, same model);
+  study with a median over all men of at least ``anchor_min_men`` men, or a mean over every man
+  up to a horizon as precise, is *sampled* through the curve at that time
+  (:class:`AnchoredStudyEffect`, :func:`anchor_rows`: a change of coordinates, same model);
 * between-study SDs :math:`\sigma, \tau` are log-normal (median 0.33, log-SD 0.65): see "Geometry"
   below for why not half-normal.
 
@@ -194,7 +195,8 @@ DEFAULT_PRIORS: dict[str, float] = {
     "unknown_followup_max_months": 24.0,
     "unknown_n_max": 200.0,
     # sampling coordinates, not a prior: a study is anchored (:class:`AnchoredStudyEffect`) by its
-    # largest median over all men of at least this many men. There the median's own precision on
+    # largest median over all men of at least this many men, or a mean over every man up to a
+    # horizon at least as precise (:func:`anchor_rows`). There the median's own precision on
     # the logit of the curve (about 2/sqrt(n), 0.2 at 100 men) is well inside the spread the study
     # effect's prior allows at that point (about 0.6 on the same scale at the prior median SD), the
     # case for a centred coordinate. The posterior is the same whatever the value.
@@ -229,7 +231,8 @@ PRIOR_NOTES: dict[str, str] = {
     "unknown_followup_max_months": "longest follow-up assumed for a count reported without its time",
     "unknown_n_max": "largest denominator considered for a percentage reported without n, when the arm's size is unknown",
     "anchor_min_men": "sampling coordinates, not a prior (the posterior is the same): a study whose largest median "
-                      "over all men has at least this many men is sampled through its curve at that median",
+                      "over all men has at least this many men (or a mean over every man up to a horizon with SE at "
+                      "most mean/sqrt(this)) is sampled through its curve at that time",
 }
 #: candidate follow-up times of a count reported without its time
 FOLLOWUP_GRID = 12
@@ -661,17 +664,33 @@ def prepare(harmonised: pd.DataFrame, selection) -> ModelData:
 
 
 def anchor_rows(terms: dict[str, pd.DataFrame], arms: pd.DataFrame, min_men: float) -> pd.DataFrame:
-    """Each anchored study's anchor (:class:`AnchoredStudyEffect`): its ``quantile_time`` row over
-    all men with the most men, if at least ``min_men`` (the first such row on ties).
-    Columns ``study_id``, ``arm_id``, ``threshold``, ``value``; one row per anchored study, in the
-    order of the studies' names."""
+    """Each anchored study's anchor (:class:`AnchoredStudyEffect`): of the rows that pin an arm's
+    whole curve at one time, the study's most precise, if it is at least as precise as a median of
+    ``min_men`` men (the first such row on ties). Candidates:
+
+    * a ``quantile_time`` row over all men, of ``size`` men, anchored at the reported time;
+    * a ``restricted_mean`` row (a mean over every man up to a horizon), anchored at the reported
+      mean; its precision counts as ``(value / se)**2`` men, what a mean of that many men with a
+      coefficient of variation of 1 would give (Mommers 2008: 3.9 months, SE 0.12, about 1 100).
+
+    Columns ``study_id``, ``arm_id``, ``threshold``, ``value`` (the anchor's time), ``men``; one row
+    per anchored study, in the order of the studies' names."""
+    parts = []
     t = terms.get("quantile_time")
-    if t is None or not len(t):
-        return pd.DataFrame(columns=["study_id", "arm_id", "threshold", "value"])
-    t = t[(t["over_all"] > 0) & (t["size"] >= min_men)]
+    if t is not None and len(t):
+        t = t[t["over_all"] > 0]
+        parts.append(t.assign(men=t["size"].astype(float))[["arm_id", "threshold", "value", "men"]])
+    t = terms.get("restricted_mean")
+    if t is not None and len(t):
+        parts.append(t.assign(men=(t["value"] / t["se"]) ** 2)[["arm_id", "threshold", "value", "men"]])
+    columns = ["study_id", "arm_id", "threshold", "value", "men"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    t = pd.concat(parts, ignore_index=True)
+    t = t[t["men"] >= min_men]
     t = t.assign(study_id=arms.loc[t["arm_id"], "study_id"].to_numpy())
-    t = t.sort_values(["study_id", "size"], ascending=[True, False], kind="stable").drop_duplicates("study_id")
-    return t[["study_id", "arm_id", "threshold", "value"]].reset_index(drop=True)
+    t = t.sort_values(["study_id", "men"], ascending=[True, False], kind="stable").drop_duplicates("study_id")
+    return t[columns].reset_index(drop=True)
 
 
 class AnchoredStudyEffect(Transform):
