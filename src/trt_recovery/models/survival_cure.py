@@ -122,10 +122,29 @@ steps, 25-30 ESS/s) two seeds had 1-2 divergences, so the config keeps 0.99.
    that puts 7% of the SDs' prior below 0.05 again, so it samples in the plain coordinates
    (``anchor_min_men`` set out of reach): anchored, it had 14 divergences at target_accept 0.99.
 
-What was tried and not kept: a low-rank mass matrix (nutpie) and a dense one (numpyro) took
-fewer leapfrog steps (30-65) but diverged on some seeds at every target_accept up to 0.99 that
-kept them ahead in ESS per second; a tighter target_accept (0.99) with nutpie also passes but is
-slower (110-162 ESS/s, 140 steps).
+Third round (2026-11-30; issue 16's note). The largest eigenvalue of the Hessian of the
+negative log-density, scaled by the posterior SDs, at 60 posterior draws had median 207 and reached 809
+while the posterior correlation matrix has a condition number of only 56: the small steps come
+from curvature that changes over the posterior, not from linear correlation a dense mass matrix
+would remove. Along the stiffest direction (the log time scale of contraceptive undecanoate arms)
+the curvature came mostly from Mommers 2008's mean over every man (3.9 months, SE 0.12) and its
+median. So:
+
+8. **A mean over every man up to a horizon anchors its study too** (:func:`anchor_rows`), when its
+   SE is at most mean / sqrt(``anchor_min_men``), the precision of a mean of that many men with a
+   coefficient of variation of 1 (Mommers 2008: about 1 100). Same transform, anchored at the
+   reported mean; same model and posterior. One ``make bench`` run against the code before it
+   (nutpie, target_accept 0.99, three seeds): 20-29 min-ESS per second against 17-20 (1.2-1.6
+   times seed by seed), 127-134 leapfrog steps per draw against 137-138, no divergence.
+
+Tried and not kept in this round: anchoring two smaller studies as well (Wenker 2015, 47 men;
+Kohn 2017, 46 of 66 by 12 months) cut the steps to 43-52 at target_accept 0.95 but gave 9-15
+divergences (Kohn's coordinate ran off: the non-recovery fraction, not the curve, explains its
+non-recovered men). nutpie's low-rank mass matrix (``sampler.mass_matrix: low_rank``, compared by
+``make bench``) halves the steps (65-71) but mixes worse per draw: 21-25 ESS/s in the same run
+with one divergence on one seed at 0.99, and 18-23 ESS/s at 0.995 (87-101 steps, no
+divergence). Earlier: a dense matrix (numpyro) diverged on some seeds at every target_accept
+that kept it ahead in ESS per second.
 
 Also tried and not kept (measured 2026-11-29 on the real data, one chain of 500 + 500, 2 cores):
 holding every term's arrays (observed values, columns, candidate arrays, arm and threshold
