@@ -123,12 +123,12 @@ steps, 25-30 ESS/s) two seeds had 1-2 divergences, so the config keeps 0.99.
    (``anchor_min_men`` set out of reach): anchored, it had 14 divergences at target_accept 0.99.
 
 Third round (2026-11-30; issue 16's note). The largest eigenvalue of the Hessian of the
-negative log-density, scaled by the posterior SDs, at 60 posterior draws had median 207 and reached 809
-while the posterior correlation matrix has a condition number of only 56: the small steps come
-from curvature that changes over the posterior, not from linear correlation a dense mass matrix
-would remove. Along the stiffest direction (the log time scale of contraceptive undecanoate arms)
-the curvature came mostly from Mommers 2008's mean over every man (3.9 months, SE 0.12) and its
-median. So:
+negative log-density, scaled by the posterior SDs, at 60 posterior draws had median 207 and
+reached 809, while the posterior correlation matrix has a condition number of only 56: the small
+steps come from curvature that changes over the posterior, not from linear correlation a dense
+mass matrix would remove. Along the stiffest direction (the log time scale of contraceptive
+undecanoate arms) the curvature came mostly from Mommers 2008's mean over every man (3.9 months,
+SE 0.12) and its median. So:
 
 8. **A mean over every man up to a horizon anchors its study too** (:func:`anchor_rows`), when its
    SE is at most mean / sqrt(``anchor_min_men``), the precision of a mean of that many men with a
