@@ -37,7 +37,7 @@ def test_saved_fit_records_provenance_in_groups(mocked_sampler, tiny_dataset, tm
     assert "log_likelihood" in dt.children and "prior" in dt.children
     loaded = load_fit(fit.path)
     assert loaded.sampler == {"seed": 11, "backend": "pymc", "draws": 100, "tune": 0, "chains": 2, "cores": 2,
-                              "target_accept": 0.9}
+                              "target_accept": 0.9, "mass_matrix": "diag"}
     assert loaded.packages["pymc"].startswith("6.") and loaded.packages["arviz"].startswith("1.")
     assert len(loaded.used) == 4 and set(loaded.used["arm_id"]) == set(fit.used["arm_id"])
     checks = {c["check"] for c in loaded.convergence["checks"]}
