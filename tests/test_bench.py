@@ -31,6 +31,7 @@ def test_bench_names_each_nutpie_adaptation_and_refuses_unknown_backends():
     assert BENCH_BACKENDS == ("pymc:diag", "nutpie:diag", "nutpie:low_rank", "numpyro:diag")
     assert backend_setting("nutpie") == {"backend": "nutpie", "mass_matrix": "diag"}
     assert backend_setting("nutpie:low_rank") == {"backend": "nutpie", "mass_matrix": "low_rank"}
-    for bad in ("stan", "numpyro:low_rank", "nutpie:dense"):
-        with pytest.raises(SystemExit, match="unknown backend"):
+    for bad, why in (("stan", "unknown backend 'stan'"), ("numpyro:low_rank", "is a nutpie adaptation"),
+                     ("nutpie:dense", "unknown adaptation 'dense'")):
+        with pytest.raises(SystemExit, match=why):
             backend_setting(bad)

@@ -30,7 +30,7 @@ from dataclasses import replace
 import pandas as pd
 
 from trt_recovery import paths
-from trt_recovery.config import BACKENDS, MASS_MATRICES
+from trt_recovery.config import BACKENDS, MASS_MATRICES, sampler_choice_error
 
 MAIN_ANALYSES = ("success_rate", "survival")
 #: what ``make bench`` compares: each backend, nutpie once per mass-matrix adaptation
@@ -42,8 +42,9 @@ def backend_setting(name: str) -> dict:
     the adaptation is not named."""
     backend, _, mass_matrix = name.partition(":")
     mass_matrix = mass_matrix or "diag"
-    if backend not in BACKENDS or mass_matrix not in MASS_MATRICES or (backend != "nutpie" and mass_matrix != "diag"):
-        raise SystemExit(f"unknown backend {name!r} (valid: {', '.join(BACKENDS)}, nutpie:{'/'.join(MASS_MATRICES)})")
+    error = sampler_choice_error(backend, mass_matrix)
+    if error:
+        raise SystemExit(f"backend {name!r}: {error}")
     return {"backend": backend, "mass_matrix": mass_matrix}
 
 

@@ -35,6 +35,17 @@ BACKENDS = ("pymc", "nutpie", "numpyro")
 MASS_MATRICES = ("diag", "low_rank")
 
 
+def sampler_choice_error(backend: str, mass_matrix: str) -> str | None:
+    """Why a backend and mass-matrix adaptation cannot be used together (None: they can)."""
+    if backend not in BACKENDS:
+        return f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})"
+    if mass_matrix not in MASS_MATRICES:
+        return f"unknown adaptation {mass_matrix!r} (valid: {', '.join(MASS_MATRICES)})"
+    if mass_matrix != "diag" and backend != "nutpie":
+        return f"{mass_matrix!r} is a nutpie adaptation; backend {backend!r} adapts a diagonal"
+    return None
+
+
 class ConfigError(ValueError):
     """An analysis config is invalid."""
 
@@ -165,14 +176,11 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     _check_keys(source, "sampler", s, set(SamplerConfig.__dataclass_fields__))
     if "seed" not in s:
         raise _fail(source, "sampler.seed", "is required (every fit takes an explicit seed)")
-    backend = s.get("backend", "pymc")
-    if backend not in BACKENDS:
-        raise _fail(source, "sampler.backend", f"unknown backend {backend!r} (valid: {', '.join(BACKENDS)})")
-    mass_matrix = s.get("mass_matrix", "diag")
-    if mass_matrix not in MASS_MATRICES:
-        raise _fail(source, "sampler.mass_matrix", f"unknown adaptation {mass_matrix!r} (valid: {', '.join(MASS_MATRICES)})")
-    if mass_matrix != "diag" and backend != "nutpie":
-        raise _fail(source, "sampler.mass_matrix", f"{mass_matrix!r} is a nutpie adaptation; backend {backend!r} adapts a diagonal")
+    backend, mass_matrix = s.get("backend", "pymc"), s.get("mass_matrix", "diag")
+    for key in ("backend", "mass_matrix"):
+        error = sampler_choice_error(backend, mass_matrix if key == "mass_matrix" else "diag")
+        if error:
+            raise _fail(source, f"sampler.{key}", error)
     sampler = SamplerConfig(
         seed=_int(source, "sampler.seed", s["seed"], 0),
         backend=backend,
