@@ -177,8 +177,9 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     if "seed" not in s:
         raise _fail(source, "sampler.seed", "is required (every fit takes an explicit seed)")
     backend, mass_matrix = s.get("backend", "pymc"), s.get("mass_matrix", "diag")
-    for key in ("backend", "mass_matrix"):
-        error = sampler_choice_error(backend, mass_matrix if key == "mass_matrix" else "diag")
+    # the backend alone first (the diagonal goes with every backend), then the pair
+    for key, error in (("backend", sampler_choice_error(backend, "diag")),
+                       ("mass_matrix", sampler_choice_error(backend, mass_matrix))):
         if error:
             raise _fail(source, f"sampler.{key}", error)
     sampler = SamplerConfig(

@@ -694,15 +694,15 @@ def anchor_rows(terms: dict[str, pd.DataFrame], arms: pd.DataFrame, min_men: flo
 
     Columns ``study_id``, ``arm_id``, ``threshold``, ``value`` (the anchor's time), ``men``; one row
     per anchored study, in the order of the studies' names."""
+    columns = ["study_id", "arm_id", "threshold", "value", "men"]
     parts = []
     t = terms.get("quantile_time")
     if t is not None and len(t):
         t = t[t["over_all"] > 0]
-        parts.append(t.assign(men=t["size"].astype(float))[["arm_id", "threshold", "value", "men"]])
+        parts.append(t.assign(men=t["size"].astype(float))[columns[1:]])
     t = terms.get("restricted_mean")
     if t is not None and len(t):
-        parts.append(t.assign(men=(t["value"] / t["se"]) ** 2)[["arm_id", "threshold", "value", "men"]])
-    columns = ["study_id", "arm_id", "threshold", "value", "men"]
+        parts.append(t.assign(men=(t["value"] / t["se"]) ** 2)[columns[1:]])
     if not parts:
         return pd.DataFrame(columns=columns)
     t = pd.concat(parts, ignore_index=True)
