@@ -69,6 +69,17 @@ def test_truncated_moments_match_quadrature(name, tau):
 
 
 @pytest.mark.parametrize("name", FAMS)
+def test_truncated_moments_hold_far_below_the_scale(name):
+    """A horizon far below the median (0.44 months against 14): the log-logistic quadrature once
+    cut its range at mu - 15/k and lost 0.5% of the moment here."""
+    mu, shape, tau = 2.66, 3.13, 0.44
+    fam, ref = get_family(name), scipy_dist(name, mu, shape)
+    for order in (1, 2):
+        num, _ = integrate.quad(lambda t: t**order * ref.pdf(t), 0, tau, epsabs=0, epsrel=1e-12, limit=200)
+        np.testing.assert_allclose(fam.truncated_moment(order, tau, mu, shape), num / ref.cdf(tau), rtol=1e-7)
+
+
+@pytest.mark.parametrize("name", FAMS)
 def test_interval_count_equals_binomial_of_direct_probabilities(name):
     fam = get_family(name)
     mu, shape, pi = np.log(5.0), 1.3, 0.15
@@ -274,6 +285,37 @@ def test_marginal_blocks_give_the_same_likelihood_as_the_padded_arrays():
     np.testing.assert_allclose(marginal_block_logp(blocks, mu, 1.4, lp, l1p, fam), padded, rtol=1e-12)
     tensor = marginal_block_logp(blocks, pt.as_tensor(mu), pt.as_tensor(1.4), pt.as_tensor(lp), pt.as_tensor(l1p), fam)
     np.testing.assert_allclose(tensor.eval(), padded, rtol=1e-8)
+
+
+def test_width_groups_partition_rows_at_least_padded_cost():
+    """The cut into groups is a partition of the rows and costs no more than any other partition
+    (checked against every set partition of small random width lists)."""
+    from trt_recovery.models.survival_cure import width_groups
+
+    def partitions(items):
+        if not items:
+            yield []
+            return
+        first, rest = items[0], items[1:]
+        for p in partitions(rest):
+            yield [[first], *p]
+            for i in range(len(p)):
+                yield [*p[:i], [first, *p[i]], *p[i + 1:]]
+
+    def cost(groups, w, per, block):
+        return sum(len(g) * max(w[i] for i in g) * per + block for g in groups)
+
+    rng = np.random.default_rng(16)
+    for _ in range(30):
+        w = rng.integers(1, 400, rng.integers(1, 7))
+        per, block = int(rng.choice([1, 12])), float(rng.choice([0.0, 50.0, 200.0, 5000.0]))
+        groups = width_groups(w, per, block)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(len(w)))
+        best = min(cost(p, w, per, block) for p in partitions(list(range(len(w)))))
+        assert cost(groups, w, per, block) == pytest.approx(best)
+    # one wide row among narrow ones gets its own block; a huge block cost keeps one block
+    assert [len(g) for g in width_groups(np.array([25, 417, 8, 8, 10]))] == [4, 1]
+    assert len(width_groups(np.array([25, 417, 8, 8, 10]), block_cost=1e9)) == 1
 
 
 def test_marginal_terms_enter_the_model_and_the_report(mock_survival_fit):

@@ -618,32 +618,66 @@ def quantile_size_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str,
     return {"sizes": sizes, "log_w": log_w}
 
 
+#: cost of one more block of ``marginal_count`` rows, in grid cells (``rows x candidates x times``):
+#: a block adds about 25 graph nodes, about 4 us per gradient, the time of about 200 cells
+#: (measured on the survival model: 75 us per gradient, 37 us of it in 2 085 padded cells)
+BLOCK_COST_CELLS = 200
+
+
+def width_groups(widths: np.ndarray, cells_per_slot: int = 1, block_cost: float = BLOCK_COST_CELLS) -> list[np.ndarray]:
+    """Partition rows into groups that are padded to their widest row, at least cost.
+
+    ``widths[i]`` is row i's number of candidates; a group of rows costs ``len(group) *
+    max(width) * cells_per_slot + block_cost``. Rows are sorted by width and cut into contiguous
+    runs by dynamic programming (exact for this cost: an optimal partition never interleaves
+    widths). Returns the groups as arrays of row positions, narrowest first.
+    """
+    order = np.argsort(widths, kind="stable")
+    w = np.asarray(widths, dtype=float)[order]
+    n = len(w)
+    best = np.full(n + 1, np.inf)
+    best[0], cut = 0.0, np.zeros(n + 1, dtype=int)
+    for j in range(1, n + 1):  # best[j]: rows order[:j] grouped; the last group is order[i:j]
+        for i in range(j):
+            cost = best[i] + (j - i) * w[j - 1] * cells_per_slot + block_cost
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j]:j])
+        j = cut[j]
+    return groups[::-1]
+
+
 def marginal_blocks(t: pd.DataFrame, priors: dict[str, float]) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
     """:func:`marginal_arrays` split into blocks of rows of one kind, each trimmed to what it needs.
 
     Rows with a known time need one grid point, not ``FOLLOWUP_GRID`` copies of it; rows with a
     known count need one (k, n) pair, not the padding of the widest candidate list. Blocks: (known
-    time?, known count?). The marginal likelihood is unchanged (the padding has weight 0 and the
-    repeated grid points the same value); the gradient is about 100x cheaper on the real data
-    (12 rows: 60 000 grid cells before, about 550 after).
+    time?, known count?), each cut further by :func:`width_groups` so that a row with a few
+    candidates is not padded to the width of one with hundreds. The marginal likelihood is
+    unchanged (the padding has weight 0 and the repeated grid points the same value); on the real
+    data (12 rows) 60 000 padded grid cells became about 2 100 with the first split and about 900
+    with the second, which halved the survival model's gradient time (75 to about 40 us).
 
     Returns a list of (row positions, arrays) with ``arrays`` as in :func:`marginal_arrays`.
     """
     arr = marginal_arrays(t, priors)
     known_time = t["time"].notna().to_numpy()
     known_n = t["n"].notna().to_numpy()
+    n_cands = np.isfinite(arr["log_w"]).sum(axis=1)
     blocks = []
     for kt in (True, False):
         for kn in (True, False):
-            idx = np.flatnonzero((known_time == kt) & (known_n == kn))
-            if not len(idx):
-                continue
-            width = int(np.isfinite(arr["log_w"][idx]).sum(axis=1).max())
-            order = np.argsort(~np.isfinite(arr["log_w"][idx]), axis=1, kind="stable")[:, :width]
-            take = lambda a: np.take_along_axis(a[idx], order, axis=1)  # noqa: E731
-            grid = arr["t_grid"][idx][:, :1] if kt else arr["t_grid"][idx]
-            blocks.append((idx, {"events": take(arr["events"]), "at_risk": take(arr["at_risk"]),
-                                 "log_w": take(arr["log_w"]), "t_grid": grid}))
+            kind = np.flatnonzero((known_time == kt) & (known_n == kn))
+            for group in width_groups(n_cands[kind], 1 if kt else FOLLOWUP_GRID):
+                idx = kind[group]
+                width = int(n_cands[idx].max())
+                order = np.argsort(~np.isfinite(arr["log_w"][idx]), axis=1, kind="stable")[:, :width]
+                take = lambda a: np.take_along_axis(a[idx], order, axis=1)  # noqa: E731,B023
+                grid = arr["t_grid"][idx][:, :1] if kt else arr["t_grid"][idx]
+                blocks.append((idx, {"events": take(arr["events"]), "at_risk": take(arr["at_risk"]),
+                                     "log_w": take(arr["log_w"]), "t_grid": grid}))
     return blocks
 
 

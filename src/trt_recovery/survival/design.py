@@ -420,24 +420,32 @@ def threshold_effect(thresholds: Sequence[str], steps, free, free_levels: Sequen
     if unknown:
         raise UnknownNameError(f"threshold(s) {unknown} have no effect in this model")
     cum = lib.concatenate([lib.zeros(1), lib.cumsum(steps)])
-    out = []
-    for t in thresholds:
+    # vectorised (one gather per part, not one graph node per row): a row at a segment's end (or
+    # free, or the ladder's first level: cum[0] = 0) takes cum[base]; a row inside a segment adds
+    # that segment's step times its within-segment share (shares[0] = 0 for every other row)
+    n = len(thresholds)
+    base, step_of, share_of = np.zeros(n, dtype=int), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+    shares, share_pos = [lib.zeros(())], {}
+    for i, t in enumerate(thresholds):
         if t in free_levels or t == ladder[0]:
-            out.append(None)
             continue
-        j = next(i for i, (_, st) in enumerate(segs) if t in st)
+        j = next(i_ for i_, (_, st) in enumerate(segs) if t in st)
         label, st = segs[j]
         if t == label:
-            out.append(cum[j + 1])
-        else:
-            if splits is None or label not in splits:
-                raise UnknownNameError(f"threshold {t!r} lies inside a ladder segment: it needs that segment's split "
-                               "(predictions draw it from the prior)")
-            share = lib.sum(splits[label][: st.index(t) + 1])
-            out.append(cum[j] + steps[j] * share)
+            base[i] = j + 1
+            continue
+        if splits is None or label not in splits:
+            raise UnknownNameError(f"threshold {t!r} lies inside a ladder segment: it needs that segment's split "
+                           "(predictions draw it from the prior)")
+        key = (label, st.index(t))
+        if key not in share_pos:
+            share_pos[key] = len(shares)
+            shares.append(lib.sum(splits[label][: st.index(t) + 1]))
+        base[i], step_of[i], share_of[i] = j, j, share_pos[key]
+    result = cum[base]
+    if len(shares) > 1:
+        result = result + steps[step_of] * lib.stack(shares)[share_of]
     is_free = np.array([t in free_levels for t in thresholds], dtype=float)
-    ladder_part = lib.stack([lib.zeros(()) if v is None else v for v in out]) if thresholds else lib.zeros(0)
-    result = ladder_part * (1 - is_free)
     if free_levels and free is not None:
         free_idx = np.array([free_levels.index(t) if t in free_levels else 0 for t in thresholds], dtype=int)
         result = result + free[free_idx] * is_free

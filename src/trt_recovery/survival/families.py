@@ -187,7 +187,10 @@ class LogNormal(Family):
 
 
 class LogLogistic(Family):
-    _nodes, _weights = np.polynomial.legendre.leggauss(256)
+    #: Gauss-Legendre nodes of :meth:`truncated_moment`: 64 give the accuracy of 256 (checked against
+    #: an adaptive quadrature on 300 random (order, tau, mu, shape): median relative error 3e-14, worst
+    #: 3e-5 with either) at a quarter of the gradient cost
+    _nodes, _weights = np.polynomial.legendre.leggauss(64)
 
     def log_sf(self, t, mu, shape):
         if _is_tensor(t, mu, shape):
@@ -206,10 +209,16 @@ class LogLogistic(Family):
         return lib.log(shape) - mu + (shape - 1) * (lib.log(t) - mu) - 2 * sp
 
     def truncated_moment(self, order, tau, mu, shape):
-        """Gauss-Legendre quadrature on log t over (mu - 15/k, log tau] (negligible mass below)."""
+        """Gauss-Legendre quadrature on log t over (min(mu, log tau) - 20/k, log tau].
+
+        The mass left out below is a share of about e^-20 of F(tau), wherever tau lies: below
+        the scale F(t) is close to (t e^-mu)^k, so it falls by e^-20 over 20/k on the log scale.
+        (An earlier lower end, min(mu - 15/k, log tau - 1), cut off up to 0.5% of the moment when
+        tau lay far below the scale.)
+        """
         lib = pt if _is_tensor(tau, mu, shape) else np
         lt = lib.log(tau)
-        lo = lib.minimum(mu - 15.0 / shape, lt - 1.0)
+        lo = lib.minimum(mu, lt) - 20.0 / shape
         half = (lt - lo) / 2.0
         nodes = lib.as_tensor(self._nodes) if lib is pt else self._nodes
         weights = lib.as_tensor(self._weights) if lib is pt else self._weights
