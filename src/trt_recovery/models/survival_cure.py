@@ -146,6 +146,28 @@ with one divergence on one seed at 0.99, and 18-23 ESS/s at 0.995 (87-101 steps,
 divergence). Earlier: a dense matrix (numpyro) diverged on some seeds at every target_accept
 that kept it ahead in ESS per second.
 
+Fourth round (2026-11-30; issue 16's note): the cost of one gradient, not the steps. Timed
+alone (numba, as nutpie compiles it), one log-density and gradient took 75-80 us; removing one
+term at a time showed the counts without a reported denominator or time taking about half of
+it: one row with 417 candidate denominators (100% of up to 308 men) padded four rows of 8-25.
+Changes 9-11 keep the likelihood (log-density and gradient equal to 1e-12 at random points):
+
+9. **Count blocks cut by width** (:func:`width_groups`): rows are grouped by how many candidates
+   they have, at least padded cost (2 085 grid cells became 517).
+10. **One gather for every term**: the rows of all terms take their arm's linear predictor and
+    their threshold effect in one operation each, then a slice per term; the threshold effect is
+    vectorised (:func:`~trt_recovery.survival.design.threshold_effect`). About 50 fewer graph
+    nodes.
+11. **Log-logistic moments** (a sensitivity family) on 64 Gauss-Legendre nodes, not 256, over a
+    range that also holds for a horizon far below the scale (the old range lost up to 0.5% of
+    the moment there: a correction, and its test).
+
+Together: 58-62 us per gradient on the main analysis (about 1.25 times faster), 76-78 against
+90-104 with hypogonadotropic hypogonadism, 95 against 188-200 for the log-logistic fit. One
+``make bench`` run of changes 9 and 11 with the vectorised threshold effect (3b69fcf) against the
+code before (three seeds): sampling 71-84 s against 91-102 s,
+31.8-40.0 min-ESS per second against 22.3-33.5, 132-135 leapfrog steps per draw, no divergence.
+
 Also tried and not kept (measured 2026-11-29 on the real data, one chain of 500 + 500, 2 cores):
 holding every term's arrays (observed values, columns, candidate arrays, arm and threshold
 positions) as ``pm.Data``, so that one compiled model could serve every SBC replication and
@@ -618,9 +640,10 @@ def quantile_size_arrays(t: pd.DataFrame, priors: dict[str, float]) -> dict[str,
     return {"sizes": sizes, "log_w": log_w}
 
 
-#: cost of one more block of ``marginal_count`` rows, in grid cells (``rows x candidates x times``):
-#: a block adds about 25 graph nodes, about 4 us per gradient, the time of about 200 cells
-#: (measured on the survival model: 75 us per gradient, 37 us of it in 2 085 padded cells)
+#: cost of one more block of ``marginal_count`` rows, in grid cells (``rows x candidates x times``), a
+#: rough figure: on the survival model 37 of the 75 us of a gradient went to 2 085 padded cells
+#: (0.018 us a cell), and one more block added 86 graph nodes (forward and gradient), taken as
+#: about 4 us. Any value from 45 to 1 568 cuts the real data the same way.
 BLOCK_COST_CELLS = 200
 
 
@@ -657,8 +680,8 @@ def marginal_blocks(t: pd.DataFrame, priors: dict[str, float]) -> list[tuple[np.
     time?, known count?), each cut further by :func:`width_groups` so that a row with a few
     candidates is not padded to the width of one with hundreds. The marginal likelihood is
     unchanged (the padding has weight 0 and the repeated grid points the same value); on the real
-    data (12 rows) 60 000 padded grid cells became about 2 100 with the first split and about 900
-    with the second, which halved the survival model's gradient time (75 to about 40 us).
+    data (12 rows) 60 000 padded grid cells became about 2 170 with the first split and 601 with
+    the second (the survival model's gradient: 75 to 64 us).
 
     Returns a list of (row positions, arrays) with ``arrays`` as in :func:`marginal_arrays`.
     """
@@ -861,16 +884,23 @@ def make_build(fam: Family):
             arm_eta = pm.Deterministic("arm_cure_logit", arm_eta, dims="arm")
             arm_pos = {a: i for i, a in enumerate(arms.index)}
             free, segs = coords["threshold_free"], coords["threshold_segment"]
-            for term in TERMS:
-                t = data.terms.get(term.name)
-                if t is None or not len(t):
-                    continue
-                a = np.array([arm_pos[x_] for x_ in t["arm_id"]])
-                thr = t["threshold"].tolist()
-                mu = arm_mu[a] + design.threshold_effect(thr, par["threshold_time_step"], par.get("threshold_time_free"),
-                                                         free, segs)
-                eta = arm_eta[a] + design.threshold_effect(thr, par["threshold_cure_step"], par.get("threshold_cure_free"),
-                                                           free, segs)
+            # every term's rows in one gather and one threshold effect (then a slice per term): the
+            # per-term form held about 100 more graph nodes, a tenth of the gradient's time
+            used = [(term, data.terms[term.name]) for term in TERMS
+                    if data.terms.get(term.name) is not None and len(data.terms[term.name])]
+            if not used:
+                raise ValueError("survival model: no usable observation")
+            every = pd.concat([t[["arm_id", "threshold"]] for _, t in used], ignore_index=True)
+            a_all, thr_all = np.array([arm_pos[x_] for x_ in every["arm_id"]]), every["threshold"].tolist()
+            mu_all = arm_mu[a_all] + design.threshold_effect(thr_all, par["threshold_time_step"],
+                                                             par.get("threshold_time_free"), free, segs)
+            eta_all = arm_eta[a_all] + design.threshold_effect(thr_all, par["threshold_cure_step"],
+                                                               par.get("threshold_cure_free"), free, segs)
+            log_pi_all, log1m_pi_all = -pt.softplus(-eta_all), -pt.softplus(eta_all)
+            ends = np.cumsum([len(t) for _, t in used])
+            for (term, t), end in zip(used, ends, strict=True):
+                rows = slice(end - len(t), end)
+                mu, eta = mu_all[rows], eta_all[rows]
                 weight = pm.Data(f"{term.name}_weight", t["weight"].to_numpy(float), dims=f"{term.name}_obs")
                 if term.name == "mean_time" and (t["has_sd"] == 0).any():
                     cv = fallback_cv(fam, priors["shape_median"])
@@ -880,7 +910,7 @@ def make_build(fam: Family):
                     term.name,
                     term.bound_logp(t, priors, fam),
                     t[term.observed].to_numpy(float),
-                    [*columns, mu, par["shape"], -pt.softplus(-eta), -pt.softplus(eta)],
+                    [*columns, mu, par["shape"], log_pi_all[rows], log1m_pi_all[rows]],
                     weight,
                     f"{term.name}_obs",
                 )
