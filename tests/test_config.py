@@ -61,6 +61,8 @@ def _with(path: tuple, value):
         (_with(("sampler", "backend"), "stan"), "'sampler.backend': unknown backend 'stan'"),
         (_with(("sampler", "target_accept"), 1.5), "'sampler.target_accept': must lie in (0.0, 1.0)"),
         (_with(("sampler", "mass_matrix"), "dense"), "'sampler.mass_matrix': unknown adaptation 'dense'"),
+        (_with(("sampler", "max_treedepth"), 0), "'sampler.max_treedepth'"),
+        (_with(("sampler", "max_treedepth"), 10.5), "'sampler.max_treedepth'"),
         (_with(("sampler", "mass_matrix"), "low_rank"), "'sampler.mass_matrix': 'low_rank' is a nutpie adaptation"),
         (_with(("sampler", "speed"), 3), "'sampler.speed': unknown key"),
         (_with(("data", "populations"), ["martians"]), "'data.populations': unknown population 'martians'"),

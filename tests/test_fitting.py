@@ -37,7 +37,7 @@ def test_saved_fit_records_provenance_in_groups(mocked_sampler, tiny_dataset, tm
     assert "log_likelihood" in dt.children and "prior" in dt.children
     loaded = load_fit(fit.path)
     assert loaded.sampler == {"seed": 11, "backend": "pymc", "draws": 100, "tune": 0, "chains": 2, "cores": 2,
-                              "target_accept": 0.9, "mass_matrix": "diag"}
+                              "target_accept": 0.9, "mass_matrix": "diag", "max_treedepth": 10}
     assert loaded.packages["pymc"].startswith("6.") and loaded.packages["arviz"].startswith("1.")
     assert len(loaded.used) == 4 and set(loaded.used["arm_id"]) == set(fit.used["arm_id"])
     checks = {c["check"] for c in loaded.convergence["checks"]}
@@ -90,6 +90,46 @@ def test_convergence_gates_each_catch_their_failure():
     ):
         rep = check_convergence(_tree({"a": good}, {**stats, key: value}), ["a"], ChecksConfig())
         assert [c["check"] for c in rep.checks if not c["passed"]] == [failing]
+    # depth 10 saturates a sampler allowed 10, not one allowed 12
+    deep = {**stats, "tree_depth": np.full((4, 500), 10)}
+    assert check_convergence(_tree({"a": good}, deep), ["a"], ChecksConfig(), max_depth=12).passed
+    assert not check_convergence(_tree({"a": good}, deep), ["a"], ChecksConfig(), max_depth=10).passed
+
+
+def test_max_treedepth_reaches_every_backend(monkeypatch):
+    """``sampler.max_treedepth`` under each backend's own name: nutpie's ``maxdepth``, PyMC's
+    ``max_treedepth``, numpyro's ``max_tree_depth`` (the sampling calls are replaced by recorders)."""
+    import nutpie
+    import pymc as pm
+
+    from trt_recovery.compiled import CompiledModels
+    from trt_recovery.config import SamplerConfig
+    from trt_recovery.fitting import sample
+
+    received = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(name):
+        def rec(*args, **kwargs):
+            received[name] = kwargs
+            raise Stop
+        return rec
+
+    monkeypatch.setattr(nutpie, "sample", record("nutpie"))
+    monkeypatch.setattr(CompiledModels, "compiled_for", lambda self, model: object())
+    monkeypatch.setattr(pm, "sample", record("pm"))
+    with pm.Model() as model:
+        pm.Normal("x")
+    for backend in ("nutpie", "pymc", "numpyro"):
+        with pytest.raises(Stop):
+            sample(model, SamplerConfig(seed=1, backend=backend, max_treedepth=12))
+        if backend == "nutpie":
+            assert received["nutpie"]["maxdepth"] == 12
+        else:
+            key = "max_tree_depth" if backend == "numpyro" else "max_treedepth"
+            assert received["pm"]["nuts"] == {"target_accept": 0.9, key: 12}
 
 
 @pytest.mark.sampling

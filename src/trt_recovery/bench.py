@@ -100,7 +100,7 @@ def run_one(analysis: str, backend: str, seed: int | None = None) -> dict:
     t = time.perf_counter()
     posterior = sample(model, sampler)
     wall = time.perf_counter() - t
-    conv = check_convergence(posterior, [v.name for v in model.free_RVs], cfg.checks)
+    conv = check_convergence(posterior, [v.name for v in model.free_RVs], cfg.checks, sampler.max_treedepth)
     return {
         "analysis": analysis,
         "backend": f"{sampler.backend}:{sampler.mass_matrix}",

@@ -120,13 +120,14 @@ CACHE = CompiledModels()
 
 
 def sample_nutpie(model, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-                  target_accept: float, mass_matrix: str = "diag", cache: CompiledModels | None = CACHE):
+                  target_accept: float, mass_matrix: str = "diag", max_treedepth: int = 10,
+                  cache: CompiledModels | None = CACHE):
     """NUTS with nutpie, as ``pm.sample(nuts_sampler="nutpie")`` runs it, reusing a compiled model.
 
     The seed passed to nutpie is derived from ``seed`` as PyMC derives it, so a fit gives the same
     draws through either route (with the diagonal mass matrix, the one ``pm.sample`` adapts).
     ``mass_matrix``: nutpie's adaptation (:data:`trt_recovery.config.MASS_MATRICES`).
-    ``cache=None`` compiles without keeping the result.
+    ``max_treedepth``: nutpie's ``maxdepth``. ``cache=None`` compiles without keeping the result.
     """
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
@@ -138,7 +139,7 @@ def sample_nutpie(model, *, draws: int, tune: int, chains: int, cores: int, seed
     idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
                           seed=chain_seed, save_warmup=False,
                           store_unconstrained=False, progress_bar=False, target_accept=target_accept,
-                          adaptation=mass_matrix)
+                          adaptation=mass_matrix, maxdepth=max_treedepth)
     patch_nutpie_idata(idata, model, sampling_time=time.time() - t0)
     return idata
 

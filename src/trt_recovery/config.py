@@ -65,6 +65,9 @@ class SamplerConfig:
     cores: int = 2
     target_accept: float = 0.9
     mass_matrix: str = "diag"
+    #: NUTS's maximum tree depth (at most 2**depth - 1 leapfrog steps per draw); 10 is every
+    #: backend's default
+    max_treedepth: int = 10
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
         cores=_int(source, "sampler.cores", s.get("cores", 2), 1),
         target_accept=_float(source, "sampler.target_accept", s.get("target_accept", 0.9), 0.0, 1.0),
         mass_matrix=mass_matrix,
+        max_treedepth=_int(source, "sampler.max_treedepth", s.get("max_treedepth", 10), 1),
     )
 
     c = raw.get("checks") or {}

@@ -135,8 +135,10 @@ def _treedepth_saturation(stats: xr.Dataset, max_depth: int = 10) -> float:
     return 0.0
 
 
-def check_convergence(posterior: xr.DataTree, var_names: list[str], checks: ChecksConfig) -> ConvergenceReport:
-    """R-hat, bulk ESS (arviz-stats) on ``var_names``, divergences, E-BFMI and tree depth, against the gates."""
+def check_convergence(posterior: xr.DataTree, var_names: list[str], checks: ChecksConfig,
+                      max_depth: int = 10) -> ConvergenceReport:
+    """R-hat, bulk ESS (arviz-stats) on ``var_names``, divergences, E-BFMI and tree depth (against
+    the sampler's ``max_depth``), against the gates."""
     import arviz_stats as azs
 
     post = posterior["posterior"].to_dataset()[[v for v in var_names if v in posterior["posterior"]]]
@@ -152,7 +154,7 @@ def check_convergence(posterior: xr.DataTree, var_names: list[str], checks: Chec
         bfmi_min = float(np.min(bfmi))
     else:
         bfmi_min = float("nan")
-    depth = _treedepth_saturation(stats)
+    depth = _treedepth_saturation(stats, max_depth)
     report = [
         {"check": "rhat_max", "value": rhat_max, "requirement": f"<= {checks.rhat_max}", "passed": rhat_max <= checks.rhat_max},
         {"check": "ess_bulk_min", "value": ess_min, "requirement": f">= {checks.ess_bulk_min:g}", "passed": ess_min >= checks.ess_bulk_min},
@@ -179,7 +181,8 @@ def sample(model: pm.Model, sampler: SamplerConfig, progressbar: bool = False) -
 
         return sample_nutpie(model, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                              cores=min(sampler.cores, sampler.chains), seed=sampler.seed,
-                             target_accept=sampler.target_accept, mass_matrix=sampler.mass_matrix)
+                             target_accept=sampler.target_accept, mass_matrix=sampler.mass_matrix,
+                             max_treedepth=sampler.max_treedepth)
     kwargs: dict[str, Any] = dict(
         draws=sampler.draws,
         tune=sampler.tune,
@@ -193,7 +196,9 @@ def sample(model: pm.Model, sampler: SamplerConfig, progressbar: bool = False) -
         import multiprocessing
 
         kwargs["mp_ctx"] = multiprocessing.get_context("forkserver")
-    kwargs["nuts"] = {"target_accept": sampler.target_accept}
+    # PyMC's NUTS calls it max_treedepth; numpyro's NUTS (which pm.sample hands these to) max_tree_depth
+    depth_key = "max_tree_depth" if sampler.backend == "numpyro" else "max_treedepth"
+    kwargs["nuts"] = {"target_accept": sampler.target_accept, depth_key: sampler.max_treedepth}
     with model:
         return pm.sample(**kwargs)
 
@@ -279,7 +284,7 @@ def fit_analysis(
             prior = pm.sample_prior_predictive(draws=prior_draws, random_seed=sampler.seed, var_names=names)
         posterior["prior"] = prior["prior"]
     free = [v.name for v in model.free_RVs]
-    convergence = check_convergence(posterior, free, config.checks)
+    convergence = check_convergence(posterior, free, config.checks, sampler.max_treedepth)
     attrs = {
         "analysis": config.name,
         "model": config.model,
