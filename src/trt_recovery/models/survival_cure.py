@@ -150,23 +150,23 @@ Fourth round (2026-11-30; issue 16's note): the cost of one gradient, not the st
 alone (numba, as nutpie compiles it), one log-density and gradient took 75-80 us; removing one
 term at a time showed the counts without a reported denominator or time taking about half of
 it: one row with 417 candidate denominators (100% of up to 308 men) padded four rows of 8-25.
-Changes 9-11 keep the likelihood (log-density and gradient equal to 1e-12 at random points):
+Changes 9 and 10 keep the likelihood (log-density and gradient equal to 1e-12 at random points):
 
 9. **Count blocks cut by width** (:func:`width_groups`): rows are grouped by how many candidates
    they have, at least padded cost (2 085 grid cells became 517).
-10. **One gather for every term**: the rows of all terms take their arm's linear predictor and
-    their threshold effect in one operation each, then a slice per term; the threshold effect is
-    vectorised (:func:`~trt_recovery.survival.design.threshold_effect`). About 50 fewer graph
-    nodes.
-11. **Log-logistic moments** (a sensitivity family) on 64 Gauss-Legendre nodes, not 256, over a
+10. **Log-logistic moments** (a sensitivity family) on 64 Gauss-Legendre nodes, not 256, over a
     range that also holds for a horizon far below the scale (the old range lost up to 0.5% of
     the moment there: a correction, and its test).
 
-Together: 58-62 us per gradient on the main analysis (about 1.25 times faster), 76-78 against
-90-104 with hypogonadotropic hypogonadism, 95 against 188-200 for the log-logistic fit. One
-``make bench`` run of changes 9 and 11 with the vectorised threshold effect (3b69fcf) against the
-code before (three seeds): sampling 71-84 s against 91-102 s,
+Together (with :func:`~trt_recovery.survival.design.threshold_effect` vectorised): 64-68 us per
+gradient on the main analysis against 75-80, 95 against 188-200 for the log-logistic fit. One
+``make bench`` run against the code before (three seeds): sampling 71-84 s against 91-102 s,
 31.8-40.0 min-ESS per second against 22.3-33.5, 132-135 leapfrog steps per draw, no divergence.
+Tried and not kept: one gather for every term's rows (then a slice per term), another 10% off the
+gradient with the same likelihood (to 1e-14), but on its rounding path the main fit at the
+config's seed had one divergence (a draw in the tails; two sensitivity fits of that run failed a
+gate too): these fits sit at the edge of the gates, so a change that only moves rounding can pass
+or fail them, and the main fit's pass on the config's seed was kept.
 
 Also tried and not kept (measured 2026-11-29 on the real data, one chain of 500 + 500, 2 cores):
 holding every term's arrays (observed values, columns, candidate arrays, arm and threshold
@@ -884,23 +884,16 @@ def make_build(fam: Family):
             arm_eta = pm.Deterministic("arm_cure_logit", arm_eta, dims="arm")
             arm_pos = {a: i for i, a in enumerate(arms.index)}
             free, segs = coords["threshold_free"], coords["threshold_segment"]
-            # every term's rows in one gather and one threshold effect (then a slice per term): the
-            # per-term form held about 100 more graph nodes, a tenth of the gradient's time
-            used = [(term, data.terms[term.name]) for term in TERMS
-                    if data.terms.get(term.name) is not None and len(data.terms[term.name])]
-            if not used:
-                raise ValueError("survival model: no usable observation")
-            every = pd.concat([t[["arm_id", "threshold"]] for _, t in used], ignore_index=True)
-            a_all, thr_all = np.array([arm_pos[x_] for x_ in every["arm_id"]]), every["threshold"].tolist()
-            mu_all = arm_mu[a_all] + design.threshold_effect(thr_all, par["threshold_time_step"],
-                                                             par.get("threshold_time_free"), free, segs)
-            eta_all = arm_eta[a_all] + design.threshold_effect(thr_all, par["threshold_cure_step"],
-                                                               par.get("threshold_cure_free"), free, segs)
-            log_pi_all, log1m_pi_all = -pt.softplus(-eta_all), -pt.softplus(eta_all)
-            ends = np.cumsum([len(t) for _, t in used])
-            for (term, t), end in zip(used, ends, strict=True):
-                rows = slice(end - len(t), end)
-                mu, eta = mu_all[rows], eta_all[rows]
+            for term in TERMS:
+                t = data.terms.get(term.name)
+                if t is None or not len(t):
+                    continue
+                a = np.array([arm_pos[x_] for x_ in t["arm_id"]])
+                thr = t["threshold"].tolist()
+                mu = arm_mu[a] + design.threshold_effect(thr, par["threshold_time_step"], par.get("threshold_time_free"),
+                                                         free, segs)
+                eta = arm_eta[a] + design.threshold_effect(thr, par["threshold_cure_step"], par.get("threshold_cure_free"),
+                                                           free, segs)
                 weight = pm.Data(f"{term.name}_weight", t["weight"].to_numpy(float), dims=f"{term.name}_obs")
                 if term.name == "mean_time" and (t["has_sd"] == 0).any():
                     cv = fallback_cv(fam, priors["shape_median"])
@@ -910,7 +903,7 @@ def make_build(fam: Family):
                     term.name,
                     term.bound_logp(t, priors, fam),
                     t[term.observed].to_numpy(float),
-                    [*columns, mu, par["shape"], log_pi_all[rows], log1m_pi_all[rows]],
+                    [*columns, mu, par["shape"], -pt.softplus(-eta), -pt.softplus(eta)],
                     weight,
                     f"{term.name}_obs",
                 )
