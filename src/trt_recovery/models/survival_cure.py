@@ -150,7 +150,8 @@ Fourth round (2026-11-30; issue 16's note): the cost of one gradient, not the st
 alone (numba, as nutpie compiles it), one log-density and gradient took 75-80 us; removing one
 term at a time showed the counts without a reported denominator or time taking about half of
 it: one row with 417 candidate denominators (100% of up to 308 men) padded four rows of 8-25.
-Changes 9 and 10 keep the likelihood (log-density and gradient equal to 1e-12 at random points):
+Change 9 keeps the likelihood (log-density and gradient equal to 1e-12 at random points); change
+10 corrects the log-logistic one (up to 9e-5 in log-density at the same points):
 
 9. **Count blocks cut by width** (:func:`width_groups`): rows are grouped by how many candidates
    they have, at least padded cost (2 085 grid cells became 517).
