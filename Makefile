@@ -192,9 +192,10 @@ test-slow: $(STAMP) ## Slow tier: MCMC parameter recovery and notebook runs
 
 BENCH_SEEDS ?= 3
 
-bench: $(STAMP) $(CALCULATOR) ## predict timed (graph vs calculator bundle); sampler backends on the real data, BENCH_SEEDS seeds each (step size, leapfrog steps per draw, ESS/s, checks)
+bench: $(STAMP) $(CALCULATOR) ## predict timed (graph vs calculator bundle); sampler backends on the real data, BENCH_SEEDS seeds each (step size, leapfrog steps per draw, ESS/s, checks); survival on the rows of 6360c78
 	$(PY) -m trt_recovery.bench --predict
 	$(PY) -m trt_recovery.bench --seeds $(BENCH_SEEDS)
+	$(PY) -m trt_recovery.bench survival --backends nutpie:diag --seeds $(BENCH_SEEDS) --outcomes analysis/reference/survival_outcomes_6360c78.txt
 
 recovery: $(STAMP) ## Survival-model parameter recovery over 20 seeds (about 45 minutes on 2 cores)
 	$(PY) -m trt_recovery.survival.recovery_study --seeds 20

@@ -35,3 +35,28 @@ def test_bench_names_each_nutpie_adaptation_and_refuses_unknown_backends():
                      ("nutpie:dense", "unknown adaptation 'dense'")):
         with pytest.raises(SystemExit, match=why):
             backend_setting(bad)
+
+
+def test_outcome_ids_are_read_with_comments_and_unknown_ids_refused(tmp_path):
+    from trt_recovery.bench import read_outcome_ids
+
+    listed = tmp_path / "rows.txt"
+    listed.write_text("# rows of an older commit\na_1 b_2  # trailing comment\n\n  c_3\n")
+    assert read_outcome_ids(listed, ["a_1", "b_2", "c_3", "d_4"]) == ["a_1", "b_2", "c_3"]
+    with pytest.raises(SystemExit, match=r"rows.txt: outcome ids not in the dataset: c_3$"):
+        read_outcome_ids(listed, ["a_1", "b_2"])
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(SystemExit, match="empty.txt: no outcome id listed"):
+        read_outcome_ids(tmp_path / "empty.txt", ["a_1"])
+
+
+def test_the_rows_of_6360c78_are_still_in_the_dataset():
+    """``make bench`` compares the survival sampler on the rows issue 16 first measured: every one
+    of them must still be an outcome of the dataset (eight rows)."""
+    from trt_recovery.bench import read_outcome_ids
+    from trt_recovery.validate import load_dataset
+    from trt_recovery.verify import REFERENCE_DIR
+
+    ids = read_outcome_ids(REFERENCE_DIR / "survival_outcomes_6360c78.txt",
+                           load_dataset().outcomes["outcome_id"])
+    assert len(ids) == len(set(ids)) == 8

@@ -9,12 +9,20 @@ the sampling call (for nutpie, sampling alone: the model compiled first is reuse
 the process, and whether the convergence checks passed. Timings are measurements on this machine,
 never asserted in tests.
 
+``--outcomes FILE`` restricts each analysis to the outcome rows whose ids the file lists (separated
+by white space; ``#`` starts a comment): the same rows an older commit's analysis used, so that a
+sampler change is compared on the same data (``analysis/reference/survival_outcomes_6360c78.txt``
+holds the rows of the main survival analysis at 6360c78, the commit issue 16 measured first). The
+rows the current model can use of them are reported (``rows_used``); the model reports the others
+with its reasons, as always. The table is written as ``bench_<file name>``, beside ``bench``.
+
 ``--predict`` times ``trt-recovery predict`` for one profile in fresh processes, before and after
 in one run: through the model's graph (``--full``: the sampler stack loads, the model is rebuilt) and
 from the calculator bundle (numpy only; ``make site`` builds the bundle). Median and range of
 :data:`PREDICT_REPEATS` runs each.
 
-Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie:diag,nutpie:low_rank,numpyro] [--predict]``.
+Run: ``python -m trt_recovery.bench [ANALYSIS ...] [--backends pymc,nutpie:diag,nutpie:low_rank,numpyro]
+[--seeds N] [--outcomes FILE] [--predict]``.
 """
 
 from __future__ import annotations
@@ -82,8 +90,25 @@ def step_stats(posterior) -> dict:
             "leapfrog_per_draw": round(float(np.mean(steps.values)), 1) if steps is not None else float("nan")}
 
 
-def run_one(analysis: str, backend: str, seed: int | None = None) -> dict:
-    """Benchmark one backend on one analysis in this process (called in a fresh subprocess)."""
+def read_outcome_ids(path, dataset_ids) -> list[str]:
+    """The outcome ids listed in ``path`` (white space separated, ``#`` to the end of a line is a
+    comment); every one must be an outcome of the dataset (``dataset_ids``), or the error names the
+    file and the ids it does not know."""
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    ids = [tok for line in text.splitlines() for tok in line.split("#", 1)[0].split()]
+    if not ids:
+        raise SystemExit(f"{path}: no outcome id listed")
+    unknown = sorted(set(ids) - set(dataset_ids))
+    if unknown:
+        raise SystemExit(f"{path}: outcome ids not in the dataset: {', '.join(unknown)}")
+    return ids
+
+
+def run_one(analysis: str, backend: str, seed: int | None = None, outcomes: str | None = None) -> dict:
+    """Benchmark one backend on one analysis in this process (called in a fresh subprocess);
+    ``outcomes``: a file of outcome ids the analysis is restricted to (:func:`read_outcome_ids`)."""
     from trt_recovery.config import load_config
     from trt_recovery.fitting import check_convergence, sample
     from trt_recovery.harmonise import harmonise
@@ -92,7 +117,10 @@ def run_one(analysis: str, backend: str, seed: int | None = None) -> dict:
 
     cfg = load_config(analysis)
     spec = get_model(cfg.model)
-    data = spec.prepare(harmonise(load_dataset()).outcomes, cfg.data)
+    rows = harmonise(load_dataset()).outcomes
+    if outcomes is not None:
+        rows = rows[rows["outcome_id"].isin(read_outcome_ids(outcomes, rows["outcome_id"]))]
+    data = spec.prepare(rows, cfg.data)
     model = spec.build(data, cfg.priors)
     setting = backend_setting(backend)
     compile_s = _compile_seconds(model, setting["backend"])
@@ -105,6 +133,7 @@ def run_one(analysis: str, backend: str, seed: int | None = None) -> dict:
         "analysis": analysis,
         "backend": f"{sampler.backend}:{sampler.mass_matrix}",
         "seed": sampler.seed,
+        "rows_used": len(data.used),
         "compile_s": round(compile_s, 2),
         "sampling_wall_s": round(wall, 2),
         "min_bulk_ess": round(conv.ess_bulk_min, 1),
@@ -154,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1,
                         help="run each backend with the config's seed and the next ones (3: does it pass on 3 seeds?)")
     parser.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--outcomes", default=None,
+                        help="file of outcome ids: restrict each analysis to these rows (compare on an older commit's data)")
     args = parser.parse_args(argv)
     if args.predict:
         from trt_recovery.tables import write_table
@@ -167,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     for b in backends:
         backend_setting(b)  # refuses an unknown name before any run
     if args.one:
-        print(json.dumps(run_one(args.analyses[0], backends[0], args.seed)))
+        print(json.dumps(run_one(args.analyses[0], backends[0], args.seed, args.outcomes)))
         return 0
     analyses = args.analyses or list(MAIN_ANALYSES)
     rows = []
@@ -179,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(base_seed, base_seed + args.seeds):
                 print(f"==> bench {a} with {b}, seed {seed}", flush=True)
                 proc = subprocess.run(
-                    [sys.executable, "-m", "trt_recovery.bench", a, "--backends", b, "--one", "--seed", str(seed)],
+                    [sys.executable, "-m", "trt_recovery.bench", a, "--backends", b, "--one", "--seed", str(seed),
+                     *(["--outcomes", args.outcomes] if args.outcomes else [])],
                     capture_output=True,
                     text=True,
                 )
@@ -190,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     from trt_recovery.tables import write_table
 
-    out = write_table(df, "bench")
+    from pathlib import Path
+
+    out = write_table(df, "bench" if args.outcomes is None else f"bench_{Path(args.outcomes).stem}")
     print(df.to_markdown(index=False))
     print(f"written to {', '.join(str(p.relative_to(paths.ROOT)) for p in out)}")
     return 0
