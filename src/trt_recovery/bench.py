@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -94,8 +95,6 @@ def read_outcome_ids(path, dataset_ids) -> list[str]:
     """The outcome ids listed in ``path`` (white space separated, ``#`` to the end of a line is a
     comment); every one must be an outcome of the dataset (``dataset_ids``), or the error names the
     file and the ids it does not know."""
-    from pathlib import Path
-
     text = Path(path).read_text()
     ids = [tok for line in text.splitlines() for tok in line.split("#", 1)[0].split()]
     if not ids:
@@ -221,8 +220,6 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     df = pd.DataFrame(rows)
     from trt_recovery.tables import write_table
-
-    from pathlib import Path
 
     out = write_table(df, "bench" if args.outcomes is None else f"bench_{Path(args.outcomes).stem}")
     print(df.to_markdown(index=False))
