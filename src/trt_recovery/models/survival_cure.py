@@ -105,10 +105,9 @@ steps, 25-30 ESS/s) two seeds had 1-2 divergences, so the config keeps 0.99.
 
 6. **Anchored study effects** (:class:`AnchoredStudyEffect`, a change of coordinates: the same
    model and posterior, checked by ``tests/test_survival_model.py``). Such a median pins the arm's
-   curve at the reported time, a thin ridge bent in the study effect and the shape. NUTS then
-   sampled the logit of the recoverers' curve at that time, which the median determines almost
-   alone, and the study's time effect follows from it (change 11 replaced that coordinate by the
-   share of all men recovered).
+   curve at the reported time, a thin ridge bent in the study effect and the shape. NUTS now
+   samples the logit of the recoverers' curve at that time, which the median determines almost
+   alone, and the study's time effect follows from it.
 7. **Between-study SDs log-normal** (median 0.33, log-SD 0.65; before: half-normal, scale 0.5).
    The anchored coordinates are centred for those studies, which opened a funnel at small SDs:
    with anchors alone, the divergences (29-51 at target_accept 0.9) sat at SDs of 0.02-0.04. This
@@ -170,32 +169,20 @@ config's seed had one divergence (a draw in the tails; two sensitivity fits of t
 gate too): these fits sit at the edge of the gates, so a change that only moves rounding can pass
 or fail them, and the main fit's pass on the config's seed was kept.
 
-Fifth round (2026-12-01; issue 16's note). Posterior draws of the main analysis showed one ridge
-that no linear map removes: Gu 2009's anchored coordinate (the logit of its recoverers' curve at
-its median) was pinned to within 0.06 while its non-recovery fraction was small, and climbed (to 3)
-as that fraction grew, since a median over all men fixes :math:`(1 - \pi) F` at one half. Its
-spread tripled across the range of the non-recovery intercept, the duration effect on
-non-recovery and the study's own non-recovery effect.
-
-11. **Anchors sample the share of all men recovered** (:class:`AnchoredStudyEffect`, same model
-    and posterior): about :math:`\operatorname{logit}((1 - \pi) F)` at the anchor's time, kept
-    below :math:`1 - \pi` by a smooth map. Gu 2009's coordinate now has SD 0.06 whatever the
-    non-recovery fraction. Short runs (4 x (1000 + 1000), the config's seed): at target_accept
-    0.95, 1 divergence against 7 before; at 0.9, 4 against 11. At the config's 0.99 (``make
-    bench``, the config's seed and the next two, the code before it run just after on the same
-    machine): 39.8-51.6 min-ESS per second against 38.0-41.8 (1.10 times summed; 0.96-1.23 seed
-    by seed), 111-127 leapfrog steps per draw against 121-125, no divergence in either. So the
-    gain is mostly in the margin to the divergence gate, not in speed. The remaining divergences at 0.9-0.95
-    sit in the tail of the any-to-20 time shift (its log near -5: no time shift, a larger
-    non-recovery shift instead) and in tails of imputed covariates.
-
-    An earlier attempt at a coordinate that depends on the non-recovery fraction failed because of
-    the compiled gradient, not the geometry: indexing the study's non-recovery effects inside the
-    map (``z[positions]``) gave nutpie's compiled gradient a wrong component in those effects
-    (PyTensor's graph is right; nutpie rewrites it and makes every parameter a slice of one vector
-    first), with every log-density right, so NUTS found no step size (below 1e-3). A one-hot
-    product avoids it, and a test compares the sampler's gradient with finite differences of its
-    log-density on the real data.
+Fifth round (2026-11-30; issue 16's note), tried and not kept. Gu 2009 reports only a median over
+all men, which fixes :math:`(1 - \pi) F` at one half, so its anchored coordinate (the logit of
+:math:`F`) climbs, with SD 0.32 and a tail to 3, as its non-recovery fraction grows towards one half:
+a bent ridge with every non-recovery effect of the arm, where the divergences at target_accept
+0.9-0.95 sat. Sampling instead about :math:`\operatorname{logit}((1 - \pi) F)` (SD 0.06; kept
+below :math:`1 - \pi` by a smooth map) removed the ridge and most of those divergences (0.95: 1
+against 7; 0.9: 4 against 11), at the same speed at 0.99 (``make bench``, three seeds: 40-52
+min-ESS per second against 38-42). But in the refit the log-normal sensitivity fit had one
+divergence, deep in Gu 2009's tail (its log time scale 4.8 SD below its mean), where the map
+saturates. So it was reverted (0571421). A lesson for any coordinate that reads other parameters:
+its first version (indexing the non-recovery effects, ``z[positions]``) had a wrong gradient in
+nutpie's compiled model only (nutpie rewrites the graph, then makes each parameter a slice of one
+vector), with every log-density right, and NUTS found no step size; a one-hot product avoided it.
+``tests/test_survival_model.py`` now checks the sampler's gradient against finite differences.
 
 Also tried and not kept (measured 2026-11-29 on the real data, one chain of 500 + 500, 2 cores):
 holding every term's arrays (observed values, columns, candidate arrays, arm and threshold
@@ -806,39 +793,21 @@ class AnchoredStudyEffect(Transform):
     within about :math:`1/\sqrt{n}`. In the study effect :math:`z_s` (and the shape, the
     non-recovery fraction and every effect of the arm) that is a thin ridge, bent by the shape,
     which forced NUTS to tiny steps (issue 16's note measured it). For an anchored study NUTS
-    samples instead a coordinate :math:`a_s` that the median determines almost alone: about the
-    logit of :math:`A_s = (1 - \pi_s) F(\hat q_s;\ \mu_s, k)`, the share of *all* the arm's men
-    recovered by the anchor's time :math:`\hat q_s` (recoverers' distribution function :math:`F`,
-    non-recovery fraction :math:`\pi_s` of the anchor row, with its study's effect). Since
-    :math:`A_s < 1 - \pi_s`, the map keeps it there smoothly, with :math:`c = \operatorname{logit}\pi_s`
-    and :math:`b` = :attr:`sharpness`:
+    samples instead :math:`u_s = \operatorname{logit} F(\hat q_s;\ \mu_s, k)`, the recoverers'
+    distribution function at the anchor's time, which the median determines almost alone (where
+    the non-recovery fraction is small), and
 
-    .. math::
-
-        \operatorname{logit} A_s &= -c - \operatorname{softplus}\big(b\,(-c - a_s)\big) / b
-            \qquad (\approx a_s \text{ while } A_s \text{ is well below } 1 - \pi_s) \\
-        F &= A_s / (1 - \pi_s), \qquad
-        z_s = \big(\mu(\hat q_s, \operatorname{logit} F, k) - r_s\big) / \sigma
+    .. math:: z_s = \big(\mu(\hat q_s, u_s, k) - r_s\big) / \sigma
 
     with :math:`\mu(\cdot)` the family's :meth:`~trt_recovery.survival.families.Family.log_scale_at`
     and :math:`r_s` the anchor row's log time scale without the study effect. The log-density gains
-    :math:`\log|\partial z_s / \partial a_s|` (PyTensor's gradient of the map), so the prior of
+    :math:`\log|\partial z_s / \partial u_s|` (PyTensor's gradient of the map), so the prior of
     :math:`z_s` stays :math:`N(0, 1)` and the posterior is the same: draws of ``study_time_z`` are
     draws of the same distribution, and prior draws are generated as before. The map depends on
-    other parameters (:math:`k, \sigma, r_s` and everything in :math:`\pi_s`, the study's
-    non-recovery effect included, which is why that effect is declared first), which is allowed:
-    the Jacobian of :math:`(a, \theta) \mapsto (z, \theta)` is triangular, its determinant the
-    diagonal's. Other studies: identity. ``tests/test_survival_model.py`` checks the density
-    against the plain model's plus the Jacobian (by finite differences) at prior draws, and the
-    sampler's compiled gradient against finite differences of its log-density.
-
-    Why the share of all men, not of the recoverers (before 2026-12-01, NUTS sampled
-    :math:`\operatorname{logit} F`): a median over all men fixes :math:`(1 - \pi_s) F = 1/2`, so
-    where the data leave :math:`\pi_s` open (Gu 2009 reports only its median), :math:`F` had to
-    follow :math:`1 / (2 (1 - \pi_s))`. Gu 2009's coordinate had a posterior SD of 0.32 and a long
-    tail (to 3 on the logit scale) as its non-recovery fraction grew towards one half, a ridge
-    with every non-recovery effect of the arm; the divergences at target_accept 0.9-0.95 sat on
-    it. Its logit of the share of all men has SD 0.06 in the same posterior.
+    other parameters (:math:`k, \sigma, r_s`), which is allowed: the Jacobian of
+    :math:`(u, \theta) \mapsto (z, \theta)` is triangular, its determinant the diagonal's. Other
+    studies: identity. ``tests/test_survival_model.py`` checks the density against the plain
+    model's plus the Jacobian (by finite differences) at prior draws.
 
     Anchoring the non-recovery effect as well (sampling the logit of the whole curve at the anchor
     and the share of the men not recovered by then who never recover) was tried and not kept: the
@@ -853,50 +822,37 @@ class AnchoredStudyEffect(Transform):
         Each anchor's reported time :math:`\hat q_s` (months).
     rest : tensor
         Each anchor row's log time scale without its study effect.
-    cure : tensor
-        Each anchor row's non-recovery logit :math:`\operatorname{logit}\pi_s`, its study's effect
-        included.
     sd, shape : tensor
         Between-study SD of log time, and the family's shape.
     family : Family
     model : pm.Model
-        The model being built, its non-recovery study effects declared, its time effects not.
+        The model being built, before any study effect is declared.
     """
 
     name = "anchored"  # PyMC names the sampled variable "study_time_z_anchored__" (no "_" in a transform name)
     ndim_supp = 0
 
-    #: how sharply the share of all men recovered is kept below 1 - pi (see the class docstring)
-    sharpness = 4.0
-
-    def __init__(self, positions, times, rest, cure, sd, shape, family: Family, model: pm.Model):
+    def __init__(self, positions, times, rest, sd, shape, family: Family, model: pm.Model):
         self.positions = np.asarray(positions, dtype=int)
         self.times, self.family = pt.as_tensor(np.asarray(times, float)), family
         # backward and the Jacobian are written in the value variables, as the log-density is
-        self.value_inputs = tuple(model.replace_rvs_by_values([rest, sd, shape, cure]))
-        # forward is what PyMC places the initial point through; it maps z to a at the other
+        self.value_inputs = tuple(model.replace_rvs_by_values([rest, sd, shape]))
+        # forward is what PyMC places the initial point through; it maps z to u at the other
         # parameters' own initial values (with the random variables themselves, PyMC's
         # initial-point function would draw them, unseeded)
         at_start = model.compile_fn(list(self.value_inputs), inputs=model.value_vars, on_unused_input="ignore")
         self.start_inputs = tuple(pt.as_tensor(np.asarray(v, float)) for v in at_start(model.initial_point()))
 
     def backward(self, value, *inputs):
-        rest, sd, shape, cure = self.value_inputs
-        a, b = value[self.positions], self.sharpness
-        logit_all = -cure - pt.softplus(b * (-cure - a)) / b  # logit((1 - pi) F), below logit(1 - pi) = -cure
-        logit_f = logit_all + pt.softplus(cure) - pt.log1mexp(logit_all + cure)  # F = (1 - pi) F / (1 - pi)
-        mu = self.family.log_scale_at(self.times, logit_f, shape)
+        rest, sd, shape = self.value_inputs
+        mu = self.family.log_scale_at(self.times, value[self.positions], shape)
         return pt.set_subtensor(value[self.positions], (mu - rest) / sd)
 
     def forward(self, value, *inputs):
-        rest, sd, shape, cure = self.start_inputs
+        rest, sd, shape = self.start_inputs
         mu = rest + sd * value[self.positions]
-        log_f = self.family.log_cdf(self.times, mu, shape)
-        log_all = log_f - pt.softplus(cure)  # log((1 - pi) F)
-        logit_all = log_all - pt.log1mexp(log_all)
-        b = self.sharpness
-        a = -cure - pt.log(pt.expm1(b * (-cure - logit_all))) / b
-        return pt.set_subtensor(value[self.positions], a)
+        logit_f = self.family.log_cdf(self.times, mu, shape) - self.family.log_sf(self.times, mu, shape)
+        return pt.set_subtensor(value[self.positions], logit_f)
 
     def log_jac_det(self, value, *inputs):
         return pt.log(pt.abs(pt.grad(pt.sum(self.backward(value)), value)))
@@ -930,24 +886,11 @@ def make_build(fam: Family):
             transform = None
             if len(anchors):
                 free, segs = coords["threshold_free"], coords["threshold_segment"]
-                at = [arms.index.get_loc(a) for a in anchors["arm_id"]]
-                thr = anchors["threshold"].tolist()
-                rest = arm_mu[at] + design.threshold_effect(thr, par["threshold_time_step"], par.get("threshold_time_free"),
-                                                            free, segs)
-                rest_cure = arm_eta[at] + design.threshold_effect(thr, par["threshold_cure_step"],
-                                                                  par.get("threshold_cure_free"), free, segs)
+                rest = arm_mu[[arms.index.get_loc(a) for a in anchors["arm_id"]]] + design.threshold_effect(
+                    anchors["threshold"].tolist(), par["threshold_time_step"], par.get("threshold_time_free"), free, segs)
                 positions = [coords["study"].index(s_) for s_ in anchors["study_id"]]
-                # the anchored studies' non-recovery effects by a one-hot product, not ``z_c[positions]``: with
-                # that indexing, nutpie's compilation (PyTensor rewrites, then every parameter a slice of one
-                # vector) returned a wrong gradient in z_c (tests/test_survival_model.py checks the sampler's)
-                pick = np.eye(len(coords["study"]))[positions]
-
-                def transform(kind, sd, declared):
-                    if kind != "time":
-                        return None
-                    sd_c, z_c = declared["cure"]
-                    return AnchoredStudyEffect(positions, anchors["value"].to_numpy(float), rest, rest_cure + sd_c * pt.dot(pick, z_c),
-                                               sd, par["shape"], fam, model)
+                transform = lambda kind, sd: AnchoredStudyEffect(  # noqa: E731
+                    positions, anchors["value"].to_numpy(float), rest, sd, par["shape"], fam, model) if kind == "time" else None
             study = design.declare_study_effects(priors, transform)
             study_idx = pd.Categorical(arms["study_id"], categories=coords["study"]).codes
             (sd_t, z_t), (sd_c, z_c) = study["time"], study["cure"]

@@ -329,8 +329,8 @@ def declare_study_effects(priors: Mapping[str, float], transform=None) -> dict:
     """Non-centred study effects shared by a study's arms: sd * z, z ~ N(0, 1), with
     sd ~ LogNormal(log ``study_{kind}_sd_median``, ``study_sd_log_sd``).
 
-    ``transform(kind, sd, declared)``, when given, returns the transform NUTS samples ``z`` of that
-    kind (``cure``, then ``time``; ``declared`` holds the ``(sd, z)`` of the kinds declared before) through, or None
+    ``transform(kind, sd)``, when given, returns the transform NUTS samples ``z`` of that kind
+    (``time``, ``cure``) through, or None
     (:class:`~trt_recovery.models.survival_cure.AnchoredStudyEffect`); the prior and the model are
     the same either way.
     """
@@ -340,8 +340,8 @@ def declare_study_effects(priors: Mapping[str, float], transform=None) -> dict:
     sds = {kind: pm.LogNormal(f"study_{kind}_sd", np.log(priors[f"study_{kind}_sd_median"]), priors["study_sd_log_sd"])
            for kind in kinds}
     out = {}
-    for kind in ("cure", "time"):
-        tr = transform(kind, sds[kind], dict(out)) if transform is not None else None
+    for kind in kinds:
+        tr = transform(kind, sds[kind]) if transform is not None else None
         z = pm.Normal(f"study_{kind}_z", 0.0, 1.0, dims="study", **({"transform": tr} if tr is not None else {}))
         out[kind] = (sds[kind], z)
     return out
