@@ -5,6 +5,15 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-builtin-rules
+# Independent targets (fits, reports, notebooks) run side by side, one job per core: the single-
+# threaded phases of one fit (graph compilation, log-likelihood, prior draws, saving) and the
+# reports then run while another fit samples. `make JOBS=1 ...` runs one target at a time.
+# Never with `clean` among the goals (it would remove what the other jobs are writing).
+# (A make started by this one shares its jobs; it does not add its own.)
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+ifeq ($(MAKELEVEL)$(filter clean,$(MAKECMDGOALS)),0)
+MAKEFLAGS += -j$(JOBS)
+endif
 # a recipe that fails never leaves its (partial) target behind
 .DELETE_ON_ERROR:
 
@@ -47,14 +56,20 @@ EXECUTED  := $(patsubst notebooks/%.py,$(RESULTS)/notebooks/%.ipynb,$(NOTEBOOKS)
 HARMONISED := $(RESULTS)/data/harmonised_outcomes.csv
 
 
-.PHONY: help all env validate data prisma certainty site posterior-check dictionary fit figures notebooks test test-fast test-slow bench recovery verify review loso sbc lab clean outputs priors
+.PHONY: help all env validate data prisma certainty site posterior-check dictionary fit posteriors figures notebooks test test-fast test-slow bench recovery verify review loso sbc lab clean outputs priors
 
 help: ## Show this help
 	@echo "trt-recovery: make targets"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 	@echo "Set PYTHON=/path/to/python3.12 to choose the interpreter used to build $(VENV)."
 
-all: env validate data prisma fit figures certainty notebooks site outputs ## Create the environment if missing and reproduce every result
+# `all` and `fit` check the posteriors' checksums first, then build in a second make: that one looks
+# at the posteriors only after a damaged one has been moved aside (a make that runs jobs side by side
+# reads every file's time when it first meets it, and would take the damaged file as up to date).
+# `all` validates the data before anything is built and lists the outputs once everything is.
+all: validate posterior-check ## Create the environment if missing and reproduce every result
+	@$(MAKE) --no-print-directory data prisma posteriors figures certainty notebooks site
+	@$(MAKE) --no-print-directory outputs
 
 env: $(STAMP) ## Create .venv with a Python >= 3.12 and install the package
 
@@ -89,7 +104,10 @@ $(RESULTS)/tables/summary_of_findings.csv: $(addprefix $(RESULTS)/posteriors/,su
 		analysis/certainty/rules.yaml src/trt_recovery/certainty.py src/trt_recovery/power_scaling.py
 	$(CLI) certainty
 
-fit: posterior-check $(POSTERIORS) ## Fit every analysis in analysis/*.yaml (skipped when up to date)
+fit: posterior-check ## Fit every analysis in analysis/*.yaml (skipped when up to date)
+	@$(MAKE) --no-print-directory posteriors
+
+posteriors: $(POSTERIORS)
 
 # A truncated or bit-flipped posterior is moved aside (it fails its checksum) so the rule below refits it.
 posterior-check: $(STAMP)
