@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from trt_recovery.config import SamplerConfig
+
 #: dimensions whose length is data (a model's observations): allowed to differ between two models
 #: that share a compiled graph
 DATA_DIM_SUFFIX = "_obs"
@@ -120,7 +122,8 @@ CACHE = CompiledModels()
 
 
 def sample_nutpie(model, *, draws: int, tune: int, chains: int, cores: int, seed: int,
-                  target_accept: float, mass_matrix: str = "diag", max_treedepth: int = 10,
+                  target_accept: float, mass_matrix: str = SamplerConfig.mass_matrix,
+                  max_treedepth: int = SamplerConfig.max_treedepth,
                   cache: CompiledModels | None = CACHE):
     """NUTS with nutpie, as ``pm.sample(nuts_sampler="nutpie")`` runs it, reusing a compiled model.
 

@@ -179,7 +179,7 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     _check_keys(source, "sampler", s, set(SamplerConfig.__dataclass_fields__))
     if "seed" not in s:
         raise _fail(source, "sampler.seed", "is required (every fit takes an explicit seed)")
-    backend, mass_matrix = s.get("backend", "pymc"), s.get("mass_matrix", "diag")
+    backend, mass_matrix = s.get("backend", SamplerConfig.backend), s.get("mass_matrix", SamplerConfig.mass_matrix)
     # the backend alone first (the diagonal goes with every backend), then the pair
     for key, error in (("backend", sampler_choice_error(backend, "diag")),
                        ("mass_matrix", sampler_choice_error(backend, mass_matrix))):
@@ -188,13 +188,13 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
     sampler = SamplerConfig(
         seed=_int(source, "sampler.seed", s["seed"], 0),
         backend=backend,
-        draws=_int(source, "sampler.draws", s.get("draws", 1000), 1),
-        tune=_int(source, "sampler.tune", s.get("tune", 1000), 0),
-        chains=_int(source, "sampler.chains", s.get("chains", 4), 1),
-        cores=_int(source, "sampler.cores", s.get("cores", 2), 1),
-        target_accept=_float(source, "sampler.target_accept", s.get("target_accept", 0.9), 0.0, 1.0),
+        draws=_int(source, "sampler.draws", s.get("draws", SamplerConfig.draws), 1),
+        tune=_int(source, "sampler.tune", s.get("tune", SamplerConfig.tune), 0),
+        chains=_int(source, "sampler.chains", s.get("chains", SamplerConfig.chains), 1),
+        cores=_int(source, "sampler.cores", s.get("cores", SamplerConfig.cores), 1),
+        target_accept=_float(source, "sampler.target_accept", s.get("target_accept", SamplerConfig.target_accept), 0.0, 1.0),
         mass_matrix=mass_matrix,
-        max_treedepth=_int(source, "sampler.max_treedepth", s.get("max_treedepth", 10), 1),
+        max_treedepth=_int(source, "sampler.max_treedepth", s.get("max_treedepth", SamplerConfig.max_treedepth), 1),
     )
 
     c = raw.get("checks") or {}
@@ -202,11 +202,11 @@ def parse_config(raw: Any, source: str = "<config>") -> AnalysisConfig:
         raise _fail(source, "checks", "must be a mapping")
     _check_keys(source, "checks", c, set(ChecksConfig.__dataclass_fields__))
     checks = ChecksConfig(
-        rhat_max=_float(source, "checks.rhat_max", c.get("rhat_max", 1.01), 1.0, 2.0),
-        ess_bulk_min=float(_int(source, "checks.ess_bulk_min", c.get("ess_bulk_min", 400), 1)),
-        max_divergences=_int(source, "checks.max_divergences", c.get("max_divergences", 0), 0),
-        ebfmi_min=_float(source, "checks.ebfmi_min", c.get("ebfmi_min", 0.3), -1e-12, 1.0),
-        max_treedepth_share=_float(source, "checks.max_treedepth_share", c.get("max_treedepth_share", 0.01), -1e-12, 1.0 + 1e-12),
+        rhat_max=_float(source, "checks.rhat_max", c.get("rhat_max", ChecksConfig.rhat_max), 1.0, 2.0),
+        ess_bulk_min=float(_int(source, "checks.ess_bulk_min", c.get("ess_bulk_min", int(ChecksConfig.ess_bulk_min)), 1)),
+        max_divergences=_int(source, "checks.max_divergences", c.get("max_divergences", ChecksConfig.max_divergences), 0),
+        ebfmi_min=_float(source, "checks.ebfmi_min", c.get("ebfmi_min", ChecksConfig.ebfmi_min), -1e-12, 1.0),
+        max_treedepth_share=_float(source, "checks.max_treedepth_share", c.get("max_treedepth_share", ChecksConfig.max_treedepth_share), -1e-12, 1.0 + 1e-12),
     )
 
     d = raw.get("data") or {}

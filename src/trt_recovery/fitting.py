@@ -123,7 +123,7 @@ def _max_over(ds: xr.Dataset, fn) -> tuple[float, str]:
     return (best if best is not None else float("nan")), where
 
 
-def _treedepth_saturation(stats: xr.Dataset, max_depth: int = 10) -> float:
+def _treedepth_saturation(stats: xr.Dataset, max_depth: int) -> float:
     """Share of transitions that hit the maximum tree depth (whatever the backend calls it)."""
     for name in ("reached_max_treedepth", "maxdepth_reached"):
         if name in stats:
@@ -136,7 +136,7 @@ def _treedepth_saturation(stats: xr.Dataset, max_depth: int = 10) -> float:
 
 
 def check_convergence(posterior: xr.DataTree, var_names: list[str], checks: ChecksConfig,
-                      max_depth: int = 10) -> ConvergenceReport:
+                      max_depth: int = SamplerConfig.max_treedepth) -> ConvergenceReport:
     """R-hat, bulk ESS (arviz-stats) on ``var_names``, divergences, E-BFMI and tree depth (against
     the sampler's ``max_depth``), against the gates."""
     import arviz_stats as azs
