@@ -178,7 +178,7 @@ below :math:`1 - \pi` by a smooth map) removed the ridge and most of those diver
 against 7; 0.9: 4 against 11), at the same speed at 0.99 (``make bench``, three seeds: 40-52
 min-ESS per second against 38-42). But in the refit the log-normal sensitivity fit had one
 divergence, deep in Gu 2009's tail (its log time scale 4.8 SD below its mean), where the map
-saturates. So it was reverted (0571421). A lesson for any coordinate that reads other parameters:
+saturates. So that change (0571421) was reverted (69ce27d). A lesson for any coordinate that reads other parameters:
 its first version (indexing the non-recovery effects, ``z[positions]``) had a wrong gradient in
 nutpie's compiled model only (nutpie rewrites the graph, then makes each parameter a slice of one
 vector), with every log-density right, and NUTS found no step size; a one-hot product avoided it.
